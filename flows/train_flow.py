@@ -1,0 +1,61 @@
+"""Prefect flow `train-sentiment`: the package's training pipeline, one task per step.
+
+The steps, their order and their retry policies live in `flipkart_sentiment.pipeline`; this
+file only turns each step into a Prefect task and publishes the run summary as an artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from flipkart_sentiment.config import Settings
+from flipkart_sentiment.pipeline import POLICIES, run_training
+from flipkart_sentiment.report import summary_markdown
+
+
+def as_task(settings_retry_delay: float) -> Callable[[str, Callable[..., Any]], Callable[..., Any]]:
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        policy = POLICIES[name]
+        return task(
+            fn,
+            name=name.replace("_", "-"),
+            retries=policy.retries,
+            retry_delay_seconds=settings_retry_delay if policy.retries else 0,
+            # Results are big frames and models: keep them in memory, not in Prefect storage.
+            persist_result=False,
+            cache_policy=None,
+        )
+
+    return wrap
+
+
+@flow(name="train-sentiment", log_prints=True)
+def train_sentiment(data_path: str | None = None, search: str | None = None) -> dict[str, Any]:
+    """Load, validate, split, preprocess, search, evaluate, register and promote."""
+    logger = get_run_logger()
+    settings = Settings()
+    logger.info("training from %s with search profile %s; MLflow at %s",
+                data_path or settings.data_path, search or settings.search, settings.tracking_uri)
+    result = run_training(settings, data_path, search, step=as_task(settings.retry_delay_seconds))
+    create_markdown_artifact(
+        key="training-summary",
+        markdown=summary_markdown(result, settings.tracking_uri, settings.model_name),
+        description=f"{settings.model_name} v{result.version}",
+    )
+    logger.info(result.decision.reason)
+    return {
+        "version": result.version,
+        "promoted": result.decision.promote,
+        "reason": result.decision.reason,
+        "run_id": result.parent_run_id,
+        "test_f1_weighted": result.final.test_metrics["f1_weighted"],
+        "test_f1_macro": result.final.test_metrics["f1_macro"],
+    }
+
+
+if __name__ == "__main__":
+    train_sentiment()

@@ -1,0 +1,20 @@
+##@ Development
+
+PYTEST_ARGS ?=
+
+.PHONY: test
+test: venv ## Run the test suite (starts the real servers it needs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Unit tests only (no servers)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv ## ruff over the package, flows and tests
+	$(VENV)/bin/ruff check src flows tests
+
+.PHONY: lock
+lock: ## Regenerate requirements.lock from pyproject.toml (needs the registry)
+	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip compile --python $(PY) $(ROOT)/pyproject.toml \
+	  --extra flows --extra k8s --extra dev --no-header -o $(ROOT)/requirements.lock

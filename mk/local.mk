@@ -1,0 +1,48 @@
+##@ Local platform (no cluster)
+
+PYTHON      ?= python3
+MLFLOW_PORT ?= 5000
+PREFECT_PORT ?= 4200
+MODEL_PORT  ?= 5001
+PLATFORM    := MLFLOW_PORT=$(MLFLOW_PORT) PREFECT_PORT=$(PREFECT_PORT) MODEL_PORT=$(MODEL_PORT) \
+               RUN_DIR=$(RUN_DIR) VENV=$(VENV) $(ROOT)/scripts/local/platform.sh
+VENV_STAMP  := $(VENV)/.installed
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies and the package (editable)
+
+$(VENV_STAMP): $(ROOT)/requirements.lock $(ROOT)/pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9 || $(PY) -m pip install -q uv
+	@# uv reads the system CA bundle, which is how registries behind a TLS proxy verify.
+	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip install -q --python $(PY) -r $(ROOT)/requirements.lock
+	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e $(ROOT)
+	@touch $@
+
+.PHONY: demo
+demo: venv ## Whole local platform end to end: servers, training flow run, model server, curl
+	$(PLATFORM) demo
+
+.PHONY: up
+up: venv ## Start MLflow (:5000), Prefect server (:4200) and a process worker
+	$(PLATFORM) up
+
+.PHONY: local-train
+local-train: venv ## Create the deployment and run it with `prefect deployment run --watch`
+	$(PLATFORM) train
+
+.PHONY: serve
+serve: venv ## (Re)start `mlflow models serve` on the production model (:5001)
+	$(PLATFORM) serve
+
+.PHONY: local-predict
+local-predict: ## curl the local model server with a few reviews
+	$(PLATFORM) predict
+
+.PHONY: status
+status: ## Show which local services are running
+	$(PLATFORM) status
+
+.PHONY: down
+down: ## Stop every local service (data stays in .run/)
+	$(PLATFORM) down

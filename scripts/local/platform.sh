@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The local platform: real MLflow and Prefect servers, a Prefect process worker, the training
+# deployment, and `mlflow models serve` of the production model, all on this machine.
+#
+#   platform.sh up       start (or keep) MLflow, Prefect server and worker
+#   platform.sh train    create/update the deployment, run it, wait for the result
+#   platform.sh serve    (re)start the model server on models:/<name>@production
+#   platform.sh predict  curl the model server with a few reviews
+#   platform.sh demo     all of the above, then print where the UIs are
+#   platform.sh down     stop everything this script started
+#   platform.sh status   what is running
+#
+# Everything it starts writes its log and pid under $RUN_DIR (default .run/). Ports come from
+# MLFLOW_PORT, PREFECT_PORT and MODEL_PORT. Running `demo` twice is fine: services that already
+# answer are kept, and the model server is restarted so it serves the newest production version.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_DIR=${RUN_DIR:-$ROOT/.run}
+VENV=${VENV:-$ROOT/.venv}
+HOST=${HOST:-127.0.0.1}
+MLFLOW_PORT=${MLFLOW_PORT:-5000}
+PREFECT_PORT=${PREFECT_PORT:-4200}
+MODEL_PORT=${MODEL_PORT:-5001}
+POOL=${POOL:-local-process}
+MODEL_NAME=${SENTIMENT_MODEL_NAME:-flipkart-sentiment}
+SEARCH=${SENTIMENT_SEARCH:-full}
+SERVE_WORKERS=${SERVE_WORKERS:-2}
+
+export PATH="$VENV/bin:$PATH"
+export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
+export PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api"
+export PREFECT_HOME="$RUN_DIR/prefect"
+export PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_UI_API_URL="$PREFECT_API_URL"
+export SENTIMENT_SEARCH="$SEARCH" PYTHONUNBUFFERED=1
+
+mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids" "$RUN_DIR/mlflow" "$PREFECT_HOME"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+answers() { curl -fsS -m 3 -o /dev/null "$1" 2>/dev/null; }
+
+wait_for() {  # url name seconds logfile
+  local url=$1 name=$2 limit=$3 log=$4 waited=0
+  until answers "$url"; do
+    if (( waited >= limit )); then
+      tail -n 20 "$log" >&2 || true
+      die "$name did not answer at $url within ${limit}s (log: $log)"
+    fi
+    sleep 2; waited=$((waited + 2))
+  done
+}
+
+start() {  # name command...
+  local name=$1; shift
+  local log="$RUN_DIR/logs/$name.log"
+  # setsid: own process group, so `down` can stop the service and everything it spawned.
+  setsid "$@" >>"$log" 2>&1 < /dev/null &
+  echo $! >"$RUN_DIR/pids/$name.pid"
+}
+
+stop() {  # name
+  local pidfile="$RUN_DIR/pids/$1.pid" pid
+  [[ -f $pidfile ]] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+running() { [[ -f $RUN_DIR/pids/$1.pid ]] && kill -0 "$(cat "$RUN_DIR/pids/$1.pid")" 2>/dev/null; }
+
+port_free_or_ours() {  # port name
+  if answers "http://$HOST:$1/" || answers "http://$HOST:$1/health"; then
+    running "$2" || die "port $1 is taken by something else; set ${3} to another port"
+  fi
+}
+
+up() {
+  [[ -x $VENV/bin/mlflow && -x $VENV/bin/prefect ]] || die "no environment at $VENV: run 'make venv'"
+  if answers "$MLFLOW_TRACKING_URI/health"; then
+    say "MLflow already answers at $MLFLOW_TRACKING_URI"
+  else
+    port_free_or_ours "$MLFLOW_PORT" mlflow MLFLOW_PORT
+    say "starting MLflow at $MLFLOW_TRACKING_URI (SQLite, proxied artifacts in $RUN_DIR/mlflow)"
+    start mlflow mlflow server --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+      --backend-store-uri "sqlite:///$RUN_DIR/mlflow/mlflow.db" \
+      --artifacts-destination "$RUN_DIR/mlflow/artifacts"
+  fi
+  if answers "$PREFECT_API_URL/health"; then
+    say "Prefect already answers at $PREFECT_API_URL"
+  else
+    port_free_or_ours "$PREFECT_PORT" prefect-server PREFECT_PORT
+    say "starting Prefect server at http://$HOST:$PREFECT_PORT"
+    start prefect-server prefect server start --host "$HOST" --port "$PREFECT_PORT"
+  fi
+  wait_for "$MLFLOW_TRACKING_URI/health" MLflow 180 "$RUN_DIR/logs/mlflow.log"
+  wait_for "$PREFECT_API_URL/health" Prefect 180 "$RUN_DIR/logs/prefect-server.log"
+  prefect work-pool inspect "$POOL" >/dev/null 2>&1 ||
+    prefect work-pool create "$POOL" --type process >/dev/null
+  if running prefect-worker; then
+    say "Prefect worker already running on pool $POOL"
+  else
+    say "starting Prefect worker on pool $POOL"
+    start prefect-worker prefect worker start --pool "$POOL" --type process
+  fi
+}
+
+train() {
+  say "creating deployment train-sentiment/daily (cron 0 2 * * *) on pool $POOL"
+  (cd "$ROOT/flows" && python deploy.py local --pool "$POOL")
+  say "running it now: prefect deployment run train-sentiment/daily --watch (search: $SEARCH)"
+  prefect deployment run train-sentiment/daily --param "search=$SEARCH" --watch \
+    --watch-timeout "${TRAIN_TIMEOUT:-1800}" || die "the training flow run failed; see $RUN_DIR/logs/prefect-worker.log"
+}
+
+serve() {
+  stop model-server
+  say "serving models:/$MODEL_NAME@production at http://$HOST:$MODEL_PORT"
+  start model-server mlflow models serve -m "models:/$MODEL_NAME@production" \
+    --env-manager local --host "$HOST" --port "$MODEL_PORT" --workers "$SERVE_WORKERS"
+  wait_for "http://$HOST:$MODEL_PORT/ping" "model server" 180 "$RUN_DIR/logs/model-server.log"
+}
+
+predict() {
+  local body='{"inputs": ["Excellent shuttle, lasts long and flies straight", "Worst product. Feathers broke in one game, fake Yonex", "Average quality, okay for the price", {"title": "Terrific purchase", "text": "Fast delivery, genuine product"}]}'
+  say "curl http://$HOST:$MODEL_PORT/invocations"
+  echo "$body"
+  curl -fsS -m 30 -H 'Content-Type: application/json' -d "$body" "http://$HOST:$MODEL_PORT/invocations" |
+    python -m json.tool
+  say "a bad request gets a 400 with a reason:"
+  curl -sS -m 30 -H 'Content-Type: application/json' -d '{"inputs": [null]}' \
+    -w '\nHTTP %{http_code}\n' "http://$HOST:$MODEL_PORT/invocations"
+}
+
+urls() {
+  cat <<MSG
+
+  MLflow UI      $MLFLOW_TRACKING_URI   (experiment and registered model: $MODEL_NAME)
+  Prefect UI     http://$HOST:$PREFECT_PORT   (flow train-sentiment, deployment daily)
+  Model server   http://$HOST:$MODEL_PORT/invocations   (serving $MODEL_NAME@production)
+  Logs           $RUN_DIR/logs/      Stop it all: make down
+
+MSG
+}
+
+status() {
+  for name in mlflow prefect-server prefect-worker model-server; do
+    if running "$name"; then echo "$name: running (pid $(cat "$RUN_DIR/pids/$name.pid"))"
+    else echo "$name: stopped"; fi
+  done
+}
+
+down() {
+  for name in model-server prefect-worker prefect-server mlflow; do stop "$name"; done
+  say "stopped (data kept in $RUN_DIR; delete it for a clean slate)"
+}
+
+case "${1:-demo}" in
+  up) up ;;
+  train) up; train ;;
+  serve) serve ;;
+  predict) predict ;;
+  demo) up; train; serve; predict; urls ;;
+  urls) urls ;;
+  status) status ;;
+  down) down ;;
+  *) die "unknown command '$1' (up, train, serve, predict, demo, urls, status, down)" ;;
+esac

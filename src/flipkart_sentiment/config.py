@@ -1,0 +1,77 @@
+"""All runtime settings in one typed place.
+
+Project settings use the ``SENTIMENT_`` prefix; the tools' own variables (``MLFLOW_TRACKING_URI``,
+``PREFECT_API_URL``) are read under their usual names so a user's existing setup just works.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# src/flipkart_sentiment/config.py -> repo root is three levels up.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "flipkart_reviews_badminton.csv"
+
+DEFAULT_LABELS = {1: "Negative", 2: "Negative", 3: "Neutral", 4: "Positive", 5: "Positive"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="ignore")
+
+    data_path: str = Field(
+        default=str(DEFAULT_DATA_PATH),
+        description="CSV path or s3://bucket/key of the reviews file.",
+    )
+    model_name: str = "flipkart-sentiment"
+    experiment: str = "flipkart-sentiment"
+    search: str = Field(default="full", description="Search profile: full, quick or seed.")
+    # "1:Negative,2:Negative,3:Neutral,4:Positive,5:Positive" style, so a user can relabel
+    # (e.g. drop Neutral into Negative) without code changes.
+    label_map: Annotated[dict[int, str], NoDecode] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
+    test_size: float = Field(default=0.2, gt=0, lt=0.5)
+    val_size: float = Field(default=0.15, gt=0, lt=0.5)
+    seed: int = 42
+    # Champion/challenger: the challenger must beat production by more than this weighted F1.
+    min_improvement: float = Field(default=0.0, ge=0)
+    # Seconds between retries of steps that talk to servers (MLflow, S3, Kubernetes).
+    retry_delay_seconds: float = Field(default=10.0, ge=0)
+    rollout_deployment: str | None = None
+    rollout_namespace: str | None = None
+
+    tracking_uri: str = Field(
+        default="http://127.0.0.1:5000",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SENTIMENT_TRACKING_URI"),
+    )
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _parse_label_map(cls, value):
+        if isinstance(value, str):
+            pairs = [p.split(":", 1) for p in value.split(",") if p.strip()]
+            try:
+                return {int(k): v.strip() for k, v in pairs}
+            except ValueError as exc:
+                raise ValueError(
+                    "SENTIMENT_LABEL_MAP must look like '1:Negative,2:Negative,3:Neutral,...'"
+                ) from exc
+        return value
+
+    @field_validator("search")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        from .search import PROFILES
+
+        if value not in PROFILES:
+            raise ValueError(f"unknown search profile {value!r}; choose one of {sorted(PROFILES)}")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

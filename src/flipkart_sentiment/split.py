@@ -1,0 +1,32 @@
+"""Leakage-free splitting: every copy of a review text lands on the same side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from .text import clean
+
+
+@dataclass
+class Split:
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def group_keys(frame: pd.DataFrame) -> pd.Series:
+    """Texts that clean to the same string ("GoodREAD MORE", "good") are one group."""
+    return frame["text"].map(clean)
+
+
+def grouped_split(frame: pd.DataFrame, test_size: float, seed: int) -> Split:
+    """Stratified by label, grouped by cleaned text, so no text is on both sides."""
+    n_splits = max(2, round(1 / test_size))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    train_idx, test_idx = next(splitter.split(frame, frame["label"], groups=group_keys(frame)))
+    return Split(
+        train=frame.iloc[train_idx].reset_index(drop=True),
+        test=frame.iloc[test_idx].reset_index(drop=True),
+    )
