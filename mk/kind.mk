@@ -1,0 +1,118 @@
+# The platform on a local kind cluster (needs docker and internet access for kind's node image
+# and the official postgres/minio images), plus the offline chart checks. docs/kubernetes.md
+# explains the pieces. Tools come from `make tools` (mk/tools.mk).
+
+##@ Kubernetes (kind)
+
+KIND_CLUSTER     ?= sentiment
+# The node image kind $(KIND_VERSION) is released with (pinned by digest).
+KIND_NODE_IMAGE  ?= kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5
+KIND_CONFIG      ?= $(ROOT)/k8s/kind-config.yaml
+KUBE_CONTEXT     ?= kind-$(KIND_CLUSTER)
+RELEASE          ?= sentiment
+NAMESPACE        ?= sentiment
+CHART            := $(ROOT)/charts/sentiment-platform
+CHART_PARTS      := $(wildcard $(CHART)/charts/*/Chart.yaml)
+KIND_VALUES      ?= $(CHART)/values-kind.yaml
+HELM_TIMEOUT     ?= 20m
+IMAGE_TAG        ?= 0.1.0
+PLATFORM_IMAGES  ?= sentiment-trainer sentiment-mlflow sentiment-prefect sentiment-model-server
+# How the four images get built into the local docker daemon (images/, mk/images.mk).
+IMAGES_BUILD     ?= $(MAKE) -C $(ROOT) images
+# Host ports published by k8s/kind-config.yaml.
+MLFLOW_URL       ?= http://localhost:5000
+PREFECT_URL      ?= http://localhost:4200
+MODEL_URL        ?= http://localhost:5001
+WORK_POOL        ?= kubernetes
+FLOW_DEPLOYMENT  ?= train-sentiment/daily
+# Extra args for `prefect deployment run`, e.g. TRAIN_ARGS='--param search=quick'.
+TRAIN_ARGS       ?=
+PREDICT_BODY     ?= {"inputs": ["Great racquet, very light and the strings hold well", "Worst purchase, the frame cracked in two days"]}
+
+# Recursive (=): HELM/KUBECTL are defined in mk/tools.mk, which is included after this file.
+KUBECTL_CTX = $(KUBECTL) --context $(KUBE_CONTEXT)
+HELM_CTX    = $(HELM) --kube-context $(KUBE_CONTEXT)
+
+.PHONY: kind-up
+kind-up: tools ## Create the kind cluster, build + load the images, helm install --wait, create the work pool and flow deployment
+	@command -v docker >/dev/null || { echo "kind-up needs docker"; exit 1; }
+	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then \
+	  echo "kind cluster $(KIND_CLUSTER) exists"; \
+	else \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --image $(KIND_NODE_IMAGE) --config $(KIND_CONFIG) --wait 120s; \
+	fi
+	$(IMAGES_BUILD)
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(foreach i,$(PLATFORM_IMAGES),$(i):$(IMAGE_TAG))
+	$(HELM) dependency build $(CHART)
+	$(HELM_CTX) upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) --create-namespace \
+	  -f $(KIND_VALUES) --wait --timeout $(HELM_TIMEOUT)
+	@# The worker's init container already created/synced the pool; doing it again from the
+	@# rendered ConfigMap makes the pool explicit and shows its template in the output.
+	@mkdir -p $(RUN_DIR)
+	$(KUBECTL_CTX) -n $(NAMESPACE) get configmap $(RELEASE)-prefect-worker-base-job-template \
+	  -o jsonpath='{.data.base-job-template\.json}' > $(RUN_DIR)/base-job-template.json
+	@for i in $$(seq 60); do curl -fsS $(PREFECT_URL)/api/health >/dev/null 2>&1 && break; sleep 2; done
+	PREFECT_API_URL=$(PREFECT_URL)/api $(VENV)/bin/prefect work-pool create $(WORK_POOL) --type kubernetes \
+	  --base-job-template $(RUN_DIR)/base-job-template.json --overwrite
+	cd $(ROOT) && PREFECT_API_URL=$(PREFECT_URL)/api $(PY) flows/deploy.py kubernetes --image sentiment-trainer:$(IMAGE_TAG)
+	@$(MAKE) --no-print-directory kind-next-steps
+
+.PHONY: kind-next-steps
+kind-next-steps: ## Print the URLs and the next commands for the kind cluster
+	@echo
+	@echo "Platform is up (release $(RELEASE), namespace $(NAMESPACE), context $(KUBE_CONTEXT)):"
+	@echo "  MLflow UI     $(MLFLOW_URL)"
+	@echo "  Prefect UI    $(PREFECT_URL)"
+	@echo "  Model server  $(MODEL_URL)  (waits for the first promoted model)"
+	@echo "Next:"
+	@echo "  make train      # prefect deployment run $(FLOW_DEPLOYMENT) --watch (a Job in $(NAMESPACE))"
+	@echo "  make predict    # curl $(MODEL_URL)/invocations"
+	@echo "  kubectl --context $(KUBE_CONTEXT) -n $(NAMESPACE) get pods"
+	@echo "  make kind-down  # delete the cluster"
+
+.PHONY: kind-status
+kind-status: ## Show the release's pods, jobs and services on the kind cluster
+	$(KUBECTL_CTX) -n $(NAMESPACE) get pods,jobs,svc,pvc
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster (and everything in it)
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+.PHONY: train
+train: ## Run the training deployment on the cluster and watch it (TRAIN_ARGS='--param search=quick')
+	PREFECT_API_URL=$(PREFECT_URL)/api $(VENV)/bin/prefect deployment run $(FLOW_DEPLOYMENT) --watch $(TRAIN_ARGS)
+
+.PHONY: predict
+predict: ## curl the model server's /invocations (PREDICT_BODY=<json>)
+	curl -fsS $(MODEL_URL)/invocations -H 'Content-Type: application/json' -d '$(PREDICT_BODY)'
+	@echo
+
+##@ Charts (offline checks)
+
+.PHONY: helm-deps
+helm-deps: tool-helm ## helm dependency build of the umbrella chart (local subcharts, offline)
+	$(HELM) dependency build $(CHART)
+
+.PHONY: helm-lint
+helm-lint: helm-deps ## helm lint the umbrella chart and every part, with default and kind values
+	$(HELM) lint $(CHART)
+	$(HELM) lint $(CHART) -f $(CHART)/values-kind.yaml
+	@set -e; for c in $(dir $(CHART_PARTS)); do \
+	  $(HELM) lint $$c; $(HELM) lint $$c -f $$c/values-kind.yaml; done
+
+.PHONY: helm-template
+helm-template: helm-deps ## Render the chart (default and kind values) into .run/charts/ for reading
+	@mkdir -p $(RUN_DIR)/charts
+	$(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) > $(RUN_DIR)/charts/default.yaml
+	$(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) -f $(KIND_VALUES) > $(RUN_DIR)/charts/kind.yaml
+	@echo "rendered: $(RUN_DIR)/charts/default.yaml $(RUN_DIR)/charts/kind.yaml"
+
+.PHONY: chart-validate
+chart-validate: tool-kubeconform tool-schemas helm-template ## Validate the rendered manifests against the offline Kubernetes schemas (kubeconform)
+	$(KUBECONFORM) -strict -summary -kubernetes-version $(K8S_SCHEMA_VERSION) \
+	  -schema-location '$(KUBECONFORM_SCHEMA_LOCATION)' \
+	  $(RUN_DIR)/charts/default.yaml $(RUN_DIR)/charts/kind.yaml
+
+.PHONY: chart-test
+chart-test: tool-helm tool-kubeconform tool-schemas ## Chart tests: lint, render, kubeconform and the rendered-manifest assertions (tests/charts)
+	$(PY) -m pytest tests/charts -q

@@ -1,0 +1,183 @@
+"""helm lint / template / dependency build of the umbrella chart and its parts, and the values
+schemas."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from chartlib import CHART, NAMESPACE, PARTS, RELEASE, VALUES, docs, render
+
+pytestmark = pytest.mark.charts
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_umbrella_lints(helm, values):
+    args = ["lint", str(CHART), "--strict", "--namespace", NAMESPACE]
+    for f in VALUES[values]:
+        args += ["-f", str(f)]
+    out = helm(*args, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("values", ["default", "kind"])
+@pytest.mark.parametrize("part", PARTS)
+def test_part_lints_standalone(helm, part, values):
+    path = CHART / "charts" / part
+    args = ["lint", str(path), "--strict"]
+    if values == "kind":
+        args += ["-f", str(path / "values-kind.yaml")]
+    out = helm(*args, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dependency_build_is_offline(tools, chart_copy, tmp_path):
+    """`helm dependency build` needs no repository: the parts are local subcharts."""
+    (chart_copy / "Chart.lock").unlink(missing_ok=True)
+    home = tmp_path / "helm-home"
+    env = {
+        **os.environ,
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
+        # any network access would fail
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
+    out = subprocess.run(
+        [str(tools["helm"]), "dependency", "build", str(chart_copy)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    lock = yaml.safe_load((chart_copy / "Chart.lock").read_text())
+    assert [d["name"] for d in lock["dependencies"]] == PARTS
+    assert all(d["repository"] == "" for d in lock["dependencies"])
+    # and the committed lock matches Chart.yaml
+    committed = yaml.safe_load((CHART / "Chart.lock").read_text())
+    assert committed["digest"] == lock["digest"]
+
+
+def test_every_part_is_a_dependency():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    deps = {d["name"]: d for d in chart["dependencies"]}
+    assert list(deps) == PARTS
+    for name, dep in deps.items():
+        assert dep["condition"] == f"{name}.enabled"
+        assert not dep.get("repository"), "parts are local subcharts"
+        sub = yaml.safe_load((CHART / "charts" / name / "Chart.yaml").read_text())
+        assert sub["version"] == dep["version"]
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_part_has_docs_schema_notes_and_kind_values(part):
+    path = CHART / "charts" / part
+    for f in ("values.yaml", "values.schema.json", "values-kind.yaml", "templates/NOTES.txt"):
+        assert (path / f).is_file(), f"{part}: {f} missing"
+    values_text = (path / "values.yaml").read_text()
+    assert values_text.count("# --") >= 5, f"{part}: values.yaml keys are not documented"
+
+
+def test_umbrella_kind_values_are_the_parts_kind_values():
+    umbrella = yaml.safe_load((CHART / "values-kind.yaml").read_text())
+    assert set(umbrella) == set(PARTS)
+    for part in PARTS:
+        own = yaml.safe_load((CHART / "charts" / part / "values-kind.yaml").read_text())
+        assert umbrella[part] == own, f"values-kind.yaml[{part}] differs from the part's"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "model-server.replicas=two",
+        "mlflow.service.type=Ingress",
+        "mlflow.tpyo=1",
+        "prefect-worker.workPool.limit=0",
+        "postgresql.persistence.size=lots",
+        "global.objectstore.bucket=Not_A_Bucket",
+        "objectstore.image.pullPolicy=Sometimes",
+        "model-server.service.nodePort=80",
+        "tpyo=1",
+    ],
+)
+def test_schema_rejects_bad_values(helm, bad):
+    out = helm("template", RELEASE, str(CHART), "--set", bad, check=False)
+    assert out.returncode != 0
+    assert "schema" in out.stderr, out.stderr
+
+
+def test_model_server_guard_against_a_hanging_install(helm):
+    """replicas > maxUnavailable would make `helm install --wait` wait for a model."""
+    out = helm("template", RELEASE, str(CHART), "--set", "model-server.replicas=2", check=False)
+    assert out.returncode != 0
+    assert "maxUnavailable" in out.stderr
+    ok = render(
+        helm, "--set", "model-server.replicas=2", "--set", "model-server.rollout.maxUnavailable=2"
+    )
+    assert docs(ok)
+    # on upgrade (a model exists by then) zero-downtime rollouts are allowed
+    upgrade = render(helm, "--is-upgrade", "--set", "model-server.rollout.maxUnavailable=0")
+    assert docs(upgrade)
+
+
+def test_parts_can_be_disabled(helm):
+    out = render(helm, "--set", "model-server.enabled=false", "--set", "objectstore.enabled=false")
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs(out)}
+    assert ("Deployment", "sentiment-model-server") not in names
+    assert ("Deployment", "sentiment-objectstore") not in names
+    assert ("Deployment", "sentiment-mlflow") in names
+
+
+def _notes(helm, chart_dir: Path, *args: str) -> str:
+    """Render a chart's NOTES.txt offline (`helm install --dry-run` needs a cluster): a copy of
+    the chart gets a ConfigMap template that includes NOTES.txt."""
+    name = yaml.safe_load((chart_dir / "Chart.yaml").read_text())["name"]
+    probe = chart_dir / "templates" / "zz-notes-probe.yaml"
+    probe.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-probe\ndata:\n"
+        f'  notes: {{{{ include "{name}/templates/NOTES.txt" . | quote }}}}\n'
+    )
+    try:
+        out = helm(
+            "template",
+            RELEASE,
+            str(chart_dir),
+            "-n",
+            NAMESPACE,
+            *args,
+            "--show-only",
+            "templates/zz-notes-probe.yaml",
+        ).stdout
+    finally:
+        probe.unlink()
+    return yaml.safe_load(out)["data"]["notes"]
+
+
+def test_umbrella_notes_say_how_to_reach_the_uis_and_curl_the_model(helm, chart_copy):
+    default = _notes(helm, chart_copy)
+    kind = _notes(helm, chart_copy, "-f", str(CHART / "values-kind.yaml"))
+    for notes in (default, kind):
+        assert "http://localhost:5000" in notes  # MLflow UI
+        assert "http://localhost:4200" in notes  # Prefect UI
+        assert "curl" in notes and "http://localhost:5001/invocations" in notes
+        assert "models:/flipkart-sentiment@production" in notes
+    assert "port-forward svc/sentiment-mlflow 5000" in default
+    assert "port-forward svc/sentiment-model-server 5001" in default
+    assert "nodePort 30500" in kind and "nodePort 30501" in kind and "nodePort 30420" in kind
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_part_notes_render(helm, chart_copy, part):
+    notes = _notes(helm, chart_copy / "charts" / part)
+    assert "sentiment-platform" in notes or "http://localhost" in notes
+    if part == "model-server":
+        assert "curl" in notes and "/invocations" in notes
+    if part in ("mlflow", "prefect-server"):
+        assert "UI" in notes and "http://localhost" in notes

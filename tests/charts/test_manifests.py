@@ -1,0 +1,538 @@
+"""What the rendered chart must contain: non-root pods, probes, resources, no secret values
+inline, the exact RBAC rules, the worker's pool and base job template, the model URI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+import yaml
+from chartlib import (
+    CHART,
+    NAMESPACE,
+    ROOT,
+    docs,
+    env_of,
+    find,
+    pod_spec,
+    render,
+    workloads,
+)
+
+pytestmark = pytest.mark.charts
+
+R = "sentiment"  # release name used by the fixtures
+PLATFORM_IMAGES = {
+    "sentiment-mlflow:0.1.0",
+    "sentiment-prefect:0.1.0",
+    "sentiment-model-server:0.1.0",
+}
+SECRETISH = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|TOKEN|API_KEY|AUTH_STRING", re.I)
+
+
+def containers(obj: dict) -> list[dict]:
+    spec = pod_spec(obj)
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+# --- pods: non-root, hardened, resources, probes -----------------------------------------------
+
+
+def test_every_pod_runs_as_non_root(manifests):
+    assert len(workloads(manifests)) == 7  # 5 Deployments, 1 StatefulSet, 1 hook Job
+    for w in workloads(manifests):
+        spec = pod_spec(w)
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True, w["metadata"]["name"]
+        assert psc["runAsUser"] > 0 and psc["runAsGroup"] > 0
+        assert psc["seccompProfile"]["type"] == "RuntimeDefault"
+        for c in containers(w):
+            sc = c["securityContext"]
+            assert sc.get("runAsUser", psc["runAsUser"]) != 0
+            assert sc["allowPrivilegeEscalation"] is False, c["name"]
+            assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
+            assert sc["readOnlyRootFilesystem"] is True, c["name"]
+            assert "privileged" not in sc
+
+
+def test_our_images_run_as_uid_10001(manifests):
+    for w in workloads(manifests):
+        images = {c["image"] for c in containers(w)}
+        if images & (PLATFORM_IMAGES | {"sentiment-trainer:0.1.0"}):
+            assert pod_spec(w)["securityContext"]["runAsUser"] == 10001
+
+
+def test_every_container_has_requests_and_limits(manifests):
+    for w in workloads(manifests):
+        for c in containers(w):
+            res = c["resources"]
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res[kind]), f"{w['metadata']['name']}/{c['name']}"
+
+
+def test_images_and_pull_policy(manifests):
+    seen = set()
+    for w in workloads(manifests):
+        for c in containers(w):
+            assert c["imagePullPolicy"] == "IfNotPresent", c["name"]
+            seen.add(c["image"])
+    assert PLATFORM_IMAGES <= seen
+    assert "postgres:16-bookworm" in seen
+    assert any(i.startswith("minio/minio:RELEASE.") for i in seen)
+
+
+def test_long_running_containers_have_probes(manifests):
+    for w in workloads(manifests):
+        if w["kind"] == "Job":
+            continue
+        for c in pod_spec(w)["containers"]:
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in c, f"{w['metadata']['name']}/{c['name']} has no {probe}"
+
+
+def _http(c: dict, probe: str) -> tuple[str, str | int]:
+    get = c[probe]["httpGet"]
+    return get["path"], get["port"]
+
+
+def test_probe_endpoints(manifests):
+    mlflow = pod_spec(find(manifests, "Deployment", f"{R}-mlflow"))["containers"][0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert _http(mlflow, probe) == ("/health", "http")
+    server = pod_spec(find(manifests, "Deployment", f"{R}-model-server"))["containers"][0]
+    assert _http(server, "readinessProbe") == ("/ping", "http")
+    assert _http(server, "livenessProbe") == ("/health", "http")
+    prefect = pod_spec(find(manifests, "Deployment", f"{R}-prefect-server"))["containers"][0]
+    assert _http(prefect, "livenessProbe")[0] == "/api/health"
+    assert _http(prefect, "readinessProbe")[0] == "/api/ready"
+    worker = pod_spec(find(manifests, "Deployment", f"{R}-prefect-worker"))["containers"][0]
+    assert _http(worker, "livenessProbe") == ("/health", "health")
+    pg = pod_spec(find(manifests, "StatefulSet", f"{R}-postgresql"))["containers"][0]
+    assert "pg_isready" in " ".join(pg["readinessProbe"]["exec"]["command"])
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def test_no_secret_values_inline(manifests):
+    """Secret-looking env vars come from secretKeyRef; no literal credentials anywhere else."""
+    secrets = {m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"}
+    for w in workloads(manifests):
+        for c in containers(w):
+            for e in c.get("env", []):
+                if SECRETISH.search(e["name"]):
+                    assert "value" not in e, f"{c['name']}: {e['name']} is inline"
+                    ref = e["valueFrom"]["secretKeyRef"]
+                    assert ref["name"] in secrets, f"{e['name']} -> unknown Secret {ref['name']}"
+                if "value" in e:
+                    assert not re.search(r"://[^/@\s]+:[^/@\s]+@", e["value"]), e  # user:pass@
+            for arg in c.get("args", []) + c.get("command", []):
+                assert not re.search(r"://[^/@\s]+:[^/@\s]+@", arg), arg
+    for m in manifests:
+        if m["kind"] == "ConfigMap":
+            for key, text in m["data"].items():
+                assert not re.search(
+                    r"(password|secret)[\"']?\s*[:=]\s*[\"']?\w{8,}", text, re.I
+                ), key
+
+
+def test_secrets_are_generated_and_kept(helm, manifests):
+    secrets = [m for m in manifests if m["kind"] == "Secret"]
+    assert {s["metadata"]["name"] for s in secrets} == {f"{R}-postgresql", f"{R}-objectstore"}
+    for s in secrets:
+        assert s["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert "stringData" not in s
+    pg = find(manifests, "Secret", f"{R}-postgresql")["data"]
+    assert set(pg) == {"postgres-password", "mlflow-password", "prefect-password"}
+    store = find(manifests, "Secret", f"{R}-objectstore")["data"]
+    assert set(store) == {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key"}
+    # random per render (outside a cluster `lookup` finds nothing): nothing fixed in the chart
+    again = find(docs(render(helm)), "Secret", f"{R}-postgresql")["data"]
+    assert all(again[k] != pg[k] for k in pg)
+
+
+def test_values_files_hold_no_secrets():
+    """Keys that name a credential hold nothing (names of Secret keys, `...Key`, are fine)."""
+    pattern = re.compile(r"^\s*(\w*(password|secret|token|credential)\w*)\s*:\s*(\S+)", re.I | re.M)
+    for path in CHART.rglob("values*.yaml"):
+        for m in pattern.finditer(path.read_text()):
+            if m.group(1).endswith("Key"):
+                continue
+            assert m.group(3) in ('""', "''", "null", "{}", "[]"), f"{path}: {m.group(0)}"
+
+
+def test_existing_secrets_replace_the_generated_ones(helm):
+    out = docs(
+        render(
+            helm,
+            "--set",
+            "global.postgresql.auth.existingSecret=pg-creds",
+            "--set",
+            "global.objectstore.auth.existingSecret=s3-creds",
+        )
+    )
+    assert not [m for m in out if m["kind"] == "Secret"]
+    refs = set()
+    for w in workloads(out):
+        for c in containers(w):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    refs.add(ref["name"])
+    assert refs == {"pg-creds", "s3-creds"}
+
+
+def test_only_mlflow_and_the_store_hold_s3_credentials(manifests):
+    for w in workloads(manifests):
+        name = w["metadata"]["name"]
+        for c in containers(w):
+            refs = {
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
+            if f"{R}-objectstore" in refs:
+                assert name in (f"{R}-mlflow", f"{R}-objectstore", f"{R}-objectstore-create-bucket")
+            if name.endswith(("model-server", "prefect-worker")):
+                assert not refs, f"{name}/{c['name']} reads Secrets {refs}"
+                assert not any(k.startswith("AWS_") for k in env_of(c))
+
+
+# --- RBAC --------------------------------------------------------------------------------------
+
+
+def _rules(role: dict) -> list[tuple]:
+    return sorted(
+        (
+            tuple(r["apiGroups"]),
+            tuple(r["resources"]),
+            tuple(sorted(r["verbs"])),
+            tuple(r.get("resourceNames", [])),
+        )
+        for r in role["rules"]
+    )
+
+
+def test_no_cluster_wide_rbac(manifests):
+    kinds = {m["kind"] for m in manifests}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+    for m in manifests:
+        if m["kind"] in ("Role", "RoleBinding"):
+            assert m["metadata"]["namespace"] == NAMESPACE
+
+
+def test_worker_role_is_exactly_jobs_pods_logs_events(manifests):
+    role = find(manifests, "Role", f"{R}-prefect-worker")
+    assert _rules(role) == sorted(
+        [
+            (("batch",), ("jobs",), ("create", "delete", "get", "list", "watch"), ()),
+            (("",), ("pods",), ("get", "list", "watch"), ()),
+            (("",), ("pods/log",), ("get",), ()),
+            (("",), ("events",), ("create", "get", "list", "watch"), ()),
+        ]
+    )
+    binding = find(manifests, "RoleBinding", f"{R}-prefect-worker")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": f"{R}-prefect-worker",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{R}-prefect-worker", "namespace": NAMESPACE}
+    ]
+    worker = find(manifests, "Deployment", f"{R}-prefect-worker")
+    assert pod_spec(worker)["serviceAccountName"] == f"{R}-prefect-worker"
+
+
+def test_trainer_role_may_only_get_and_patch_the_model_server(manifests):
+    role = find(manifests, "Role", f"{R}-trainer")
+    assert _rules(role) == [
+        (("apps",), ("deployments",), ("get", "patch"), (f"{R}-model-server",)),
+    ]
+    binding = find(manifests, "RoleBinding", f"{R}-trainer")
+    assert binding["roleRef"]["name"] == f"{R}-trainer"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{R}-trainer", "namespace": NAMESPACE}
+    ]
+    find(manifests, "ServiceAccount", f"{R}-trainer")
+    find(manifests, "Deployment", f"{R}-model-server")  # the Deployment the Role names exists
+
+
+def test_pods_without_api_access_get_no_token(manifests):
+    for w in workloads(manifests):
+        if not w["metadata"]["name"].endswith("prefect-worker"):
+            assert pod_spec(w)["automountServiceAccountToken"] is False, w["metadata"]["name"]
+
+
+# --- Prefect worker, work pool and base job template -------------------------------------------
+
+
+def _template(manifests: list[dict]) -> tuple[dict, str]:
+    cm = find(manifests, "ConfigMap", f"{R}-prefect-worker-base-job-template")
+    text = cm["data"]["base-job-template.json"]
+    return json.loads(text), text
+
+
+def test_worker_runs_a_kubernetes_worker_on_the_pool(manifests):
+    worker = find(manifests, "Deployment", f"{R}-prefect-worker")
+    c = pod_spec(worker)["containers"][0]
+    args = c["command"] + c["args"]
+    joined = " ".join(args)
+    assert joined.startswith("prefect worker start")
+    assert "--type kubernetes" in joined and "--pool kubernetes" in joined
+    assert "--base-job-template /etc/prefect/base-job-template.json" in joined
+    env = env_of(c)
+    assert env["PREFECT_API_URL"]["value"] == f"http://{R}-prefect-server:4200/api"
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"]["value"] == NAMESPACE
+
+
+def test_worker_never_needs_kube_system(manifests):
+    """The cluster UID comes from the environment (both setting names), fixed per release."""
+    worker = find(manifests, "Deployment", f"{R}-prefect-worker")
+    for c in containers(worker):
+        env = env_of(c)
+        uid = env["PREFECT_INTEGRATIONS_KUBERNETES_CLUSTER_UID"]["value"]
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", uid)
+        assert env["PREFECT_KUBERNETES_CLUSTER_UID"]["value"] == uid
+
+
+def test_pool_is_created_or_its_template_overwritten_on_start(manifests):
+    worker = find(manifests, "Deployment", f"{R}-prefect-worker")
+    spec = pod_spec(worker)
+    init = {c["name"]: c for c in spec["initContainers"]}["sync-work-pool"]
+    script = init["args"][0]
+    assert re.search(
+        r'prefect work-pool create "\$WORK_POOL" --type kubernetes\s*\\?\s*'
+        r"--base-job-template /etc/prefect/base-job-template.json --overwrite",
+        script,
+    ), script
+    assert env_of(init)["WORK_POOL"]["value"] == "kubernetes"
+    mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    assert mounts["/etc/prefect"] == "base-job-template"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert (
+        volumes["base-job-template"]["configMap"]["name"] == f"{R}-prefect-worker-base-job-template"
+    )
+    # a changed template restarts the worker, which re-syncs the pool
+    _, text = _template(manifests)
+    checksum = worker["spec"]["template"]["metadata"]["annotations"]["checksum/base-job-template"]
+    assert checksum == hashlib.sha256(text.rstrip("\n").encode()).hexdigest()
+
+
+def test_base_job_template_is_the_k8s_file(manifests, request):
+    """k8s/base-job-template.json is the chart's file; for this release it renders unchanged."""
+    k8s_file = ROOT / "k8s" / "base-job-template.json"
+    chart_file = CHART / "charts" / "prefect-worker" / "files" / "base-job-template.json"
+    assert (
+        k8s_file.resolve() == chart_file.resolve()
+        or k8s_file.read_bytes() == chart_file.read_bytes()
+    )
+    template, text = _template(manifests)
+    if request.node.callspec.params["manifests"] == "default":
+        assert text == chart_file.read_text()
+    assert set(template) == {"job_configuration", "variables"}
+
+
+def test_base_job_template_points_flow_runs_at_the_platform(manifests):
+    template, _ = _template(manifests)
+    v = {k: p.get("default") for k, p in template["variables"]["properties"].items()}
+    assert v["namespace"] == NAMESPACE
+    assert v["image"] == "sentiment-trainer:0.1.0"
+    assert v["image_pull_policy"] == "IfNotPresent"
+    assert v["service_account_name"] == f"{R}-trainer"
+    jc = template["job_configuration"]
+    assert jc["namespace"] == "{{ namespace }}" and jc["env"] == "{{ env }}"
+    job = jc["job_manifest"]
+    assert job["metadata"]["namespace"] == "{{ namespace }}"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "{{ service_account_name }}"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    (c,) = pod["containers"]
+    assert c["image"] == "{{ image }}" and c["imagePullPolicy"] == "{{ image_pull_policy }}"
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    env = env_of(c)
+    assert env["MLFLOW_TRACKING_URI"]["value"] == f"http://{R}-mlflow:5000"
+    assert env["SENTIMENT_ROLLOUT_DEPLOYMENT"]["value"] == f"{R}-model-server"
+    assert (
+        env["SENTIMENT_ROLLOUT_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
+        == "metadata.namespace"
+    )
+    assert env["SENTIMENT_MODEL_NAME"]["value"] == "flipkart-sentiment"
+    assert not [k for k in env if SECRETISH.search(k) or k.startswith("AWS_")]
+
+
+def test_base_job_template_follows_release_and_namespace(helm):
+    out = docs(helm("template", "acme", str(CHART), "--namespace", "ml").stdout)
+    template = json.loads(
+        find(out, "ConfigMap", "acme-prefect-worker-base-job-template")["data"][
+            "base-job-template.json"
+        ]
+    )
+    v = {k: p.get("default") for k, p in template["variables"]["properties"].items()}
+    assert v["namespace"] == "ml" and v["service_account_name"] == "acme-trainer"
+    env = env_of(
+        template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert env["MLFLOW_TRACKING_URI"]["value"] == "http://acme-mlflow:5000"
+    assert env["SENTIMENT_ROLLOUT_DEPLOYMENT"]["value"] == "acme-model-server"
+    role = find(out, "Role", "acme-trainer")
+    assert role["rules"][0]["resourceNames"] == ["acme-model-server"]
+    worker = find(out, "Deployment", "acme-prefect-worker")
+    assert env_of(pod_spec(worker)["containers"][0])["PREFECT_API_URL"]["value"] == (
+        "http://acme-prefect-server:4200/api"
+    )
+
+
+def test_job_variable_defaults_are_overridable_and_checked(helm):
+    out = docs(render(helm, "--set", "prefect-worker.trainer.jobVariableDefaults.memory_limit=6Gi"))
+    template = json.loads(
+        find(out, "ConfigMap", f"{R}-prefect-worker-base-job-template")["data"][
+            "base-job-template.json"
+        ]
+    )
+    assert template["variables"]["properties"]["memory_limit"]["default"] == "6Gi"
+    bad = helm(
+        "template",
+        R,
+        str(CHART),
+        "--set",
+        "prefect-worker.trainer.jobVariableDefaults.nope=1",
+        check=False,
+    )
+    assert bad.returncode != 0 and "not a variable" in bad.stderr
+
+
+# --- MLflow ------------------------------------------------------------------------------------
+
+
+def test_mlflow_server(manifests):
+    d = find(manifests, "Deployment", f"{R}-mlflow")
+    spec = pod_spec(d)
+    c = spec["containers"][0]
+    cmd = c["command"] + c["args"]
+    assert cmd[:2] == ["mlflow", "server"]
+    joined = " ".join(cmd)
+    assert f"--backend-store-uri postgresql://mlflow@{R}-postgresql:5432/mlflow" in joined
+    assert "--serve-artifacts" in cmd
+    assert "--artifacts-destination s3://mlflow/" in joined
+    env = env_of(c)
+    assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == f"http://{R}-objectstore:9000"
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{R}-postgresql",
+        "key": "mlflow-password",
+    }
+    allowed = env["MLFLOW_SERVER_ALLOWED_HOSTS"]["value"].split(",")
+    assert f"{R}-mlflow:5000" in allowed and "localhost:*" in allowed
+    # database check / migration before the server starts
+    (init,) = spec["initContainers"]
+    assert init["name"] == "db-migrate" and init["image"] == c["image"]
+    assert (
+        env_of(init)["MLFLOW_BACKEND_STORE_URI"]["value"]
+        == env["MLFLOW_BACKEND_STORE_URI"]["value"]
+    )
+    script = find(manifests, "ConfigMap", f"{R}-mlflow-scripts")["data"]["db_check.py"]
+    assert 'mlflow", "db", "upgrade"' in script or "'mlflow', 'db', 'upgrade'" in script
+    svc = find(manifests, "Service", f"{R}-mlflow")
+    assert svc["spec"]["ports"][0]["port"] == 5000
+
+
+# --- model server ------------------------------------------------------------------------------
+
+
+def test_model_server_serves_the_production_alias(manifests):
+    d = find(manifests, "Deployment", f"{R}-model-server")
+    c = pod_spec(d)["containers"][0]
+    cmd = c["command"] + c["args"]
+    assert cmd[:3] == ["mlflow", "models", "serve"]
+    assert cmd[cmd.index("-m") + 1] == "models:/flipkart-sentiment@production"
+    assert cmd[cmd.index("--env-manager") + 1] == "local"
+    assert cmd[cmd.index("-p") + 1] == "5001"
+    assert env_of(c)["MLFLOW_TRACKING_URI"]["value"] == f"http://{R}-mlflow:5000"
+    assert c["ports"][0]["containerPort"] == 5001
+    svc = find(manifests, "Service", f"{R}-model-server")
+    assert svc["spec"]["ports"][0]["port"] == 5001
+
+
+def test_model_server_install_does_not_wait_for_a_model(manifests):
+    """The pod waits for the alias in an init container; maxUnavailable >= replicas lets
+    Helm 3's --wait (ready >= replicas - maxUnavailable) pass before the first training."""
+    d = find(manifests, "Deployment", f"{R}-model-server")
+    init = pod_spec(d)["initContainers"][0]
+    assert init["name"] == "wait-for-model"
+    assert "get_model_version_by_alias" in init["command"][-1]
+    assert env_of(init)["MODEL_ALIAS"]["value"] == "production"
+    strategy = d["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"] >= d["spec"]["replicas"]
+
+
+def test_model_version_annotation_is_left_to_the_flow(manifests):
+    """helm upgrade must not reset what the promote step patched: the chart never renders it."""
+    d = find(manifests, "Deployment", f"{R}-model-server")
+    annotations = d["spec"]["template"]["metadata"].get("annotations") or {}
+    assert "flipkart-sentiment/model-version" not in annotations
+    values = yaml.safe_load((CHART / "charts" / "model-server" / "values.yaml").read_text())
+    assert values["rollout"]["annotation"] == "flipkart-sentiment/model-version"
+
+
+# --- PostgreSQL, object store, Prefect server --------------------------------------------------
+
+
+def test_postgresql_statefulset_with_pvc(manifests):
+    sts = find(manifests, "StatefulSet", f"{R}-postgresql")
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    c = pod_spec(sts)["containers"][0]
+    assert c["image"] == "postgres:16-bookworm"
+    env = env_of(c)
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"{R}-postgresql"
+    initdb = find(manifests, "ConfigMap", f"{R}-postgresql-initdb")["data"]["10-databases.sh"]
+    for db in ("mlflow", "prefect"):
+        assert f"\\set db_name {db}" in initdb
+        assert f"PG_DB_{db.upper()}_PASSWORD" in env
+
+
+def test_objectstore_with_pvc_and_bucket_job(manifests):
+    pvc = find(manifests, "PersistentVolumeClaim", f"{R}-objectstore")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    job = find(manifests, "Job", f"{R}-objectstore-create-bucket")
+    assert "post-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    c = pod_spec(job)["containers"][0]
+    assert env_of(c)["BUCKET"]["value"] == "mlflow"
+    assert 'mc mb --ignore-existing "store/$BUCKET"' in c["args"][0]
+
+
+def test_prefect_server_on_postgresql_with_ui(manifests):
+    d = find(manifests, "Deployment", f"{R}-prefect-server")
+    c = pod_spec(d)["containers"][0]
+    assert (c["command"] + c["args"])[:3] == ["prefect", "server", "start"]
+    env = env_of(c)
+    assert env["PREFECT_SERVER_DATABASE_DRIVER"]["value"] == "postgresql+asyncpg"
+    assert env["PREFECT_SERVER_DATABASE_HOST"]["value"] == f"{R}-postgresql"
+    assert (
+        env["PREFECT_SERVER_DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"]
+        == "prefect-password"
+    )
+    assert env["PREFECT_UI_ENABLED"]["value"] == "true"
+    assert find(manifests, "Service", f"{R}-prefect-server")["spec"]["ports"][0]["port"] == 4200
+
+
+# --- kind --------------------------------------------------------------------------------------
+
+
+def test_kind_port_mappings_match_the_node_ports(rendered_text):
+    kind_cfg = yaml.safe_load((ROOT / "k8s" / "kind-config.yaml").read_text())
+    mappings = {
+        m["containerPort"]: m["hostPort"] for m in kind_cfg["nodes"][0]["extraPortMappings"]
+    }
+    out = docs(rendered_text["kind"])
+    expected = {f"{R}-mlflow": 5000, f"{R}-prefect-server": 4200, f"{R}-model-server": 5001}
+    for name, host_port in expected.items():
+        svc = find(out, "Service", name)
+        assert svc["spec"]["type"] == "NodePort"
+        port = svc["spec"]["ports"][0]
+        assert mappings[port["nodePort"]] == host_port == port["port"]
+    assert len(mappings) == 3

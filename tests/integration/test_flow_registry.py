@@ -1,0 +1,98 @@
+"""The real flow against real MLflow and Prefect servers: registry, tags, aliases, the gate."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import flow_env, flow_result, run_flow
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.integration
+NAME = "flipkart-sentiment"
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_server):
+    return MlflowClient(tracking_uri=mlflow_server["url"], registry_uri=mlflow_server["url"])
+
+
+def test_flow_registers_tags_and_sets_both_aliases(champion, client, data_path):
+    import hashlib
+
+    version = client.get_model_version(NAME, champion["version"])
+    assert champion["promoted"] is True
+    assert client.get_model_version_by_alias(NAME, "staging").version == version.version
+    assert client.get_model_version_by_alias(NAME, "production").version == version.version
+    tags = version.tags
+    assert tags["algorithm"] == "tfidf+logistic_regression"
+    assert "porter-stem" in tags["preprocessing"]
+    assert tags["data_sha256"] == hashlib.sha256(data_path.read_bytes()).hexdigest()
+    assert len(tags["git_commit"]) in (40, len("unknown"))
+    assert tags["promotion"] == "promoted"
+
+
+def test_every_search_run_is_a_nested_run_with_params_metrics_plots_and_model(champion, client):
+    parent = client.get_run(champion["run_id"])
+    assert parent.data.params["search_profile"] == "quick"
+    assert parent.data.metrics["test_f1_weighted"] == pytest.approx(champion["test_f1_weighted"])
+    assert "baseline_test_f1_weighted" in parent.data.metrics
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    roles = sorted(c.data.tags.get("role") for c in children)
+    assert roles.count("candidate") >= 2 and "final" in roles and "baseline" in roles
+    for child in children:
+        if child.data.tags.get("role") == "candidate":
+            assert {"C", "class_weight", "ngram_max", "min_df", "fields", "stemmer"} <= set(
+                child.data.params)
+            assert "val_f1_macro" in child.data.metrics and "val_f1_negative" in child.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "search_comparison.png" in artifacts
+    final = next(c for c in children if c.data.tags.get("role") == "final")
+    assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(final.info.run_id)}
+
+
+def test_logged_model_has_signature_and_input_example(champion, mlflow_server):
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server["url"])
+    info = mlflow.models.get_model_info(f"models:/{NAME}/{champion['version']}")
+    assert info.signature is not None
+    assert info.saved_input_example_info is not None
+
+
+def test_flow_run_is_recorded_by_prefect_with_a_summary_artifact(champion, prefect_server):
+    api = prefect_server["api"]
+    runs = httpx.post(f"{api}/flow_runs/filter", json={
+        "flows": {"name": {"any_": ["train-sentiment"]}}}, timeout=30).json()
+    assert any(r["state_type"] == "COMPLETED" for r in runs)
+    artifacts = httpx.post(f"{api}/artifacts/filter", json={
+        "artifacts": {"key": {"any_": ["training-summary"]}}}, timeout=30).json()
+    assert artifacts and "Held-out test set" in artifacts[0]["data"]
+
+
+def test_worse_challenger_does_not_take_production(champion, client, mlflow_server,
+                                                   prefect_server, data_path):
+    proc = run_flow(flow_env(mlflow_server, prefect_server), data_path=str(data_path),
+                    search="seed")
+    result = flow_result(proc)
+    assert result["promoted"] is False
+    assert "kept production" in result["reason"]
+    challenger = client.get_model_version(NAME, result["version"])
+    assert challenger.tags["promotion"] == "rejected"
+    assert "vs production v" in challenger.tags["promotion_reason"]
+    assert client.get_model_version_by_alias(NAME, "production").version == champion["version"]
+    assert client.get_model_version_by_alias(NAME, "staging").version == result["version"]
+    assert result["test_f1_weighted"] < champion["test_f1_weighted"]
+
+
+def test_bad_data_fails_validation_and_registers_nothing(client, mlflow_server, prefect_server,
+                                                         tmp_path, champion):
+    before = {v.version for v in client.search_model_versions(f"name='{NAME}'")}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Review text,Ratings\ngood,5\nstrange,7\n")
+    proc = run_flow(flow_env(mlflow_server, prefect_server), data_path=str(bad), search="quick")
+    assert proc.returncode != 0
+    assert "rating(s) outside [1, 2, 3, 4, 5], e.g. 7" in proc.stderr + proc.stdout
+    after = {v.version for v in client.search_model_versions(f"name='{NAME}'")}
+    assert after == before
+    assert client.get_model_version_by_alias(NAME, "production").version == champion["version"]

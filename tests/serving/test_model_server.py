@@ -1,0 +1,69 @@
+"""The real `mlflow models serve` of models:/flipkart-sentiment@production."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.serving
+JSON = {"Content-Type": "application/json"}
+
+
+def post(server, body, headers=JSON):
+    data = body if isinstance(body, (bytes, str)) else None
+    kwargs = {"content": data} if data is not None else {"json": body}
+    return httpx.post(f"{server['url']}/invocations", headers=headers, timeout=60, **kwargs)
+
+
+def test_health_endpoints(model_server):
+    for path in ("/ping", "/health"):
+        assert httpx.get(model_server["url"] + path, timeout=10).status_code == 200
+
+
+def test_predicts_labels_with_probabilities(model_server):
+    response = post(model_server, {"inputs": [
+        "Excellent shuttle, very durable and flies straight. Loved it",
+        "Worst product ever, fake shuttles, feathers broke in one game. Waste of money",
+        {"title": "Terrific purchase", "text": "Genuine Yonex, fast delivery"},
+    ]})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["label"] for p in predictions] == ["Positive", "Negative", "Positive"]
+    for p in predictions:
+        assert set(p["probabilities"]) == {"Negative", "Neutral", "Positive"}
+        assert p["probability"] == max(p["probabilities"].values())
+        assert sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+
+
+BAD_BODIES = [
+    ('{"inputs": [null]}', "'text' is null"),
+    ('{"inputs": [42]}', "must be a string, got int"),
+    ('{"inputs": [""]}', "'text' is empty"),
+    ('{"inputs": [{"title": "only a title"}]}', "'text' is null"),
+    ('{"inputs": []}', "no reviews"),
+    ('{"inputs": "a bare string"}', "Expected list"),
+    ('{"reviews": ["wrong key"]}', "'inputs' key"),
+    ('{"dataframe_records": [{"text": "old format"}]}', "'inputs' key"),
+    ("not json at all", "valid JSON"),
+    ("[1, 2]", "JSON dictionary"),
+    ("", "valid JSON"),
+]
+
+
+@pytest.mark.parametrize("body,reason", BAD_BODIES)
+def test_bad_bodies_get_a_clean_400(model_server, body, reason):
+    response = post(model_server, body)
+    assert response.status_code == 400, response.text
+    assert reason in response.json()["message"]
+    assert "Traceback" not in response.text and "stack_trace" not in response.text
+
+
+def test_wrong_content_type_is_415_without_a_trace(model_server):
+    response = post(model_server, "text=hello", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert "Traceback" not in response.text
+
+
+def test_a_bad_request_does_not_break_the_next_one(model_server):
+    assert post(model_server, '{"inputs": [null]}').status_code == 400
+    assert post(model_server, {"inputs": ["good"]}).status_code == 200

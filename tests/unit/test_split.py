@@ -1,0 +1,31 @@
+from flipkart_sentiment.data import load_reviews
+from flipkart_sentiment.split import group_keys, grouped_split
+from flipkart_sentiment.training import split_data
+
+
+def test_no_review_text_is_on_both_sides_of_any_split(data_path):
+    data = load_reviews(str(data_path))
+    splits = split_data(data, test_size=0.2, val_size=0.15, seed=42)
+    test, train = set(group_keys(splits.test)), set(group_keys(splits.train))
+    fit, val = set(group_keys(splits.fit)), set(group_keys(splits.val))
+    assert not test & train
+    assert not fit & val
+    assert len(splits.train) + len(splits.test) == len(data.frame)
+    assert len(splits.fit) + len(splits.val) == len(splits.train)
+
+
+def test_duplicates_would_leak_in_a_naive_split(data_path):
+    """The guard above matters: this data has thousands of repeated texts."""
+    data = load_reviews(str(data_path))
+    assert data.stats["duplicate_texts"] > 3000
+
+
+def test_split_is_stratified_and_deterministic(data_path):
+    frame = load_reviews(str(data_path)).frame
+    a, b = grouped_split(frame, 0.2, 7), grouped_split(frame, 0.2, 7)
+    assert a.test.equals(b.test)
+    share = frame["label"].value_counts(normalize=True)
+    test_share = a.test["label"].value_counts(normalize=True)
+    for label in share.index:
+        assert abs(test_share[label] - share[label]) < 0.05
+    assert 0.15 < len(a.test) / len(frame) < 0.3
