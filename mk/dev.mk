@@ -3,8 +3,8 @@
 PYTEST_ARGS ?=
 
 .PHONY: test
-test: venv ## Run the test suite (starts the real servers it needs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: venv ## Run the test suite: unit, integration, serving, charts, images (starts the servers it needs)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (no servers)
