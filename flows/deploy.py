@@ -34,7 +34,8 @@ def deploy_kubernetes(pool: str, image: str, job_variables: dict) -> str:
     # registry): the image must already be on the nodes (kind load / ctr import).
     return train_sentiment.deploy(
         name=DEPLOYMENT, work_pool_name=pool, image=image, build=False, push=False,
-        schedule=Cron(CRON, timezone=TIMEZONE), job_variables={"image_pull_policy": "IfNotPresent", **job_variables},
+        schedule=Cron(CRON, timezone=TIMEZONE),
+        job_variables={"image_pull_policy": "IfNotPresent", **job_variables},
         print_next_steps=False,
     )
 

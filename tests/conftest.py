@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from servers import (
-    VENV_BIN, free_port, mlflow_server_cmd, model_server_cmd, process, wait_http,
+from testlib_servers import (
+    ROOT,
+    VENV_BIN,
+    flow_env,
+    flow_result,
+    free_port,
+    mlflow_server_cmd,
+    model_server_cmd,
+    process,
+    run_flow,
+    wait_http,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "flipkart_reviews_badminton.csv"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")
@@ -48,34 +51,6 @@ def prefect_server(tmp_path_factory):
         api = f"http://127.0.0.1:{port}/api"
         wait_http(f"{api}/health", 240, proc, log)
         yield {"api": api, "home": home, "log": log}
-
-
-def flow_env(mlflow_server, prefect_server, **extra: str) -> dict[str, str]:
-    return os.environ | {
-        "MLFLOW_TRACKING_URI": mlflow_server["url"],
-        "PREFECT_API_URL": prefect_server["api"],
-        "PREFECT_HOME": str(prefect_server["home"]),
-        "SENTIMENT_RETRY_DELAY_SECONDS": "1",
-        **extra,
-    }
-
-
-def run_flow(env: dict[str, str], timeout: float = 900, **params) -> subprocess.CompletedProcess:
-    """Run the real flow in a fresh interpreter, recorded by the Prefect server in `env`."""
-    code = (
-        "import json, sys; sys.path.insert(0, 'flows');"
-        "from train_flow import train_sentiment;"
-        f"print('RESULT ' + json.dumps(train_sentiment(**{params!r})))"
-    )
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def flow_result(proc: subprocess.CompletedProcess) -> dict:
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise AssertionError(f"flow failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
 
 
 @pytest.fixture(scope="session")

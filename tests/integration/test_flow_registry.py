@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import flow_env, flow_result, run_flow
 from mlflow.tracking import MlflowClient
+from testlib_servers import flow_env, flow_result, run_flow
 
 pytestmark = pytest.mark.integration
 NAME = "flipkart-sentiment"

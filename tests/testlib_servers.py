@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 VENV_BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -77,3 +79,31 @@ def mlflow_server_cmd(workdir: Path, port: int) -> list[str]:
 def model_server_cmd(model_uri: str, port: int, workers: int = 1) -> list[str]:
     return [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
             "local", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+
+
+def flow_env(mlflow_server, prefect_server, **extra: str) -> dict[str, str]:
+    return os.environ | {
+        "MLFLOW_TRACKING_URI": mlflow_server["url"],
+        "PREFECT_API_URL": prefect_server["api"],
+        "PREFECT_HOME": str(prefect_server["home"]),
+        "SENTIMENT_RETRY_DELAY_SECONDS": "1",
+        **extra,
+    }
+
+
+def run_flow(env: dict[str, str], timeout: float = 900, **params) -> subprocess.CompletedProcess:
+    """Run the real flow in a fresh interpreter, recorded by the Prefect server in `env`."""
+    code = (
+        "import json, sys; sys.path.insert(0, 'flows');"
+        "from train_flow import train_sentiment;"
+        f"print('RESULT ' + json.dumps(train_sentiment(**{params!r})))"
+    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def flow_result(proc: subprocess.CompletedProcess) -> dict:
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise AssertionError(f"flow failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
