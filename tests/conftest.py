@@ -65,7 +65,9 @@ def champion(mlflow_server, prefect_server, data_path):
 def model_server(mlflow_server, champion, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("model-server") / "server.log"
-    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_server["url"]}
+    # `mlflow models serve` execs `uvicorn` from PATH: make it the one next to this Python.
+    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_server["url"],
+                        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     with process(model_server_cmd("models:/flipkart-sentiment@production", port), log, env) as p:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/ping", 240, p, log)

@@ -107,11 +107,36 @@ try:
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+    def _guard_json_depth() -> None:
+        """Answer 400, not 500, to JSON nested deeper than the parser's recursion limit.
+
+        The scoring server decodes the body before any model code runs and only turns
+        JSONDecodeError into a 400; the RecursionError that a body such as 100,000 "[" raises
+        escapes as a 500. The guard wraps that one decoder, in the serving process only.
+        """
+        from mlflow.pyfunc import scoring_server
+        from mlflow.pyfunc.scoring_server import MlflowInvalidInputException
+
+        decode = scoring_server._decode_json_input
+        if getattr(decode, "_depth_guarded", False):
+            return
+
+        def guarded(json_input):
+            try:
+                return decode(json_input)
+            except RecursionError:
+                raise MlflowInvalidInputException("Invalid input: JSON nested too deeply") from None
+
+        guarded._depth_guarded = True
+        scoring_server._decode_json_input = guarded
+
     class SentimentModel(mlflow.pyfunc.PythonModel):
         """Raw review text in, label and class probabilities out."""
 
         def load_context(self, context):
             import joblib
+
+            _guard_json_depth()
 
             self.pipeline = joblib.load(context.artifacts["pipeline"])
             self.classes = [str(c) for c in self.pipeline.classes_]

@@ -67,3 +67,23 @@ def test_wrong_content_type_is_415_without_a_trace(model_server):
 def test_a_bad_request_does_not_break_the_next_one(model_server):
     assert post(model_server, '{"inputs": [null]}').status_code == 400
     assert post(model_server, {"inputs": ["good"]}).status_code == 200
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(model_server):
+    depth = 100_000
+    response = post(model_server, '{"inputs": ' + "[" * depth + "]" * depth + "}")
+    assert response.status_code == 400, response.text[:300]
+    assert "nested too deeply" in response.json()["message"]
+
+
+def test_huge_review_is_rejected_with_a_reason(model_server):
+    response = post(model_server, {"inputs": ["good " * 200_000]})
+    assert response.status_code == 400
+    assert "longer than" in response.json()["message"]
+    assert "Traceback" not in response.text
+
+
+def test_non_utf8_body_is_a_400(model_server):
+    response = post(model_server, b'{"inputs": ["\xff\xfe bad bytes"]}')
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
