@@ -7,24 +7,51 @@ file only turns each step into a Prefect task and publishes the run summary as a
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
 
 from flipkart_sentiment.config import Settings
 from flipkart_sentiment.pipeline import POLICIES, run_training
 from flipkart_sentiment.report import summary_markdown
 
 
-def as_task(settings_retry_delay: float) -> Callable[[str, Callable[..., Any]], Callable[..., Any]]:
+def ensure_lock(name: str) -> None:
+    """A global concurrency limit of 1 on the Prefect server: a lock every flow run shares."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        except ObjectAlreadyExists:  # another run created it between our read and create
+            pass
+
+
+def exclusive(fn: Callable[..., Any], lock: str) -> Callable[..., Any]:
+    @wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with concurrency(lock, occupy=1, strict=True, timeout_seconds=600):
+            return fn(*args, **kwargs)
+
+    return locked
+
+
+def as_task(settings: Settings) -> Callable[[str, Callable[..., Any]], Callable[..., Any]]:
+    lock = f"{settings.model_name}-promotion"
+    ensure_lock(lock)
+
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         policy = POLICIES[name]
+        if policy.exclusive:
+            fn = exclusive(fn, lock)
         return task(
             fn,
             name=name.replace("_", "-"),
             retries=policy.retries,
-            retry_delay_seconds=settings_retry_delay if policy.retries else 0,
+            retry_delay_seconds=settings.retry_delay_seconds if policy.retries else 0,
             # Results are big frames and models: keep them in memory, not in Prefect storage.
             persist_result=False,
             cache_policy=None,
@@ -40,7 +67,7 @@ def train_sentiment(data_path: str | None = None, search: str | None = None) -> 
     settings = Settings()
     logger.info("training from %s with search profile %s; MLflow at %s",
                 data_path or settings.data_path, search or settings.search, settings.tracking_uri)
-    result = run_training(settings, data_path, search, step=as_task(settings.retry_delay_seconds))
+    result = run_training(settings, data_path, search, step=as_task(settings))
     create_markdown_artifact(
         key="training-summary",
         markdown=summary_markdown(result, settings.tracking_uri, settings.model_name),

@@ -91,15 +91,33 @@ def flow_env(mlflow_server, prefect_server, **extra: str) -> dict[str, str]:
     }
 
 
-def run_flow(env: dict[str, str], timeout: float = 900, **params) -> subprocess.CompletedProcess:
-    """Run the real flow in a fresh interpreter, recorded by the Prefect server in `env`."""
+def _flow_cmd(params: dict) -> list[str]:
     code = (
         "import json, sys; sys.path.insert(0, 'flows');"
         "from train_flow import train_sentiment;"
         f"print('RESULT ' + json.dumps(train_sentiment(**{params!r})))"
     )
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return [sys.executable, "-c", code]
+
+
+def run_flow(env: dict[str, str], timeout: float = 900, **params) -> subprocess.CompletedProcess:
+    """Run the real flow in a fresh interpreter, recorded by the Prefect server in `env`."""
+    return subprocess.run(_flow_cmd(params), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_flow(env: dict[str, str], log: Path, **params) -> subprocess.Popen:
+    """Start the flow in the background; stdout and stderr go to `log`."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(_flow_cmd(params), cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def result_from_log(log: Path) -> dict:
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise AssertionError(f"flow failed:\n{tail(log, 60)}")
 
 
 def flow_result(proc: subprocess.CompletedProcess) -> dict:

@@ -39,6 +39,8 @@ class TrackingUnavailable(RuntimeError):
 class StepPolicy:
     retries: int = 0
     talks_to_server: bool = False
+    # Only one run at a time may execute this step (the orchestrator provides the lock).
+    exclusive: bool = False
 
 
 # Steps that talk to the MLflow server retry; pure computation fails at once (a retry of a bad
@@ -52,7 +54,9 @@ POLICIES: dict[str, StepPolicy] = {
     "search": StepPolicy(retries=1, talks_to_server=True),
     "evaluate": StepPolicy(retries=1, talks_to_server=True),
     "register": StepPolicy(retries=3, talks_to_server=True),
-    "promote": StepPolicy(retries=3, talks_to_server=True),
+    # Read production, compare, move the alias: must not interleave with another run's promote,
+    # or the worse of two concurrent challengers could end up in production.
+    "promote": StepPolicy(retries=3, talks_to_server=True, exclusive=True),
     "rollout": StepPolicy(retries=2, talks_to_server=True),
 }
 
@@ -92,10 +96,12 @@ def start_tracking(settings: Settings, data: ReviewData, splits: training.Splits
     mlflow.set_tracking_uri(settings.tracking_uri)
     try:
         mlflow.set_experiment(settings.experiment)
-    except Exception as exc:  # connection errors surface as several exception types
+    except Exception as exc:
+        if not _is_connection_error(exc):
+            raise
         raise TrackingUnavailable(
-            f"MLflow tracking server at {settings.tracking_uri} is unreachable: "
-            f"{str(exc).splitlines()[0][:300]}"
+            f"MLflow tracking server at {settings.tracking_uri} is unreachable "
+            f"({type(exc).__name__}); start it or set MLFLOW_TRACKING_URI"
         ) from exc
     run = mlflow.start_run(run_name=f"train-{profile}")
     mlflow.log_params({"data_sha256": data.sha256, "data_source": data.source,
@@ -107,6 +113,16 @@ def start_tracking(settings: Settings, data: ReviewData, splits: training.Splits
     mlflow.set_tags({"data_sha256": data.sha256, "git_commit": git_commit()})
     mlflow.end_run()
     return run.info.run_id
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import requests
+
+    text = str(exc)
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError)) or any(
+        marker in text for marker in ("Max retries exceeded", "Connection refused",
+                                      "Failed to establish a new connection", "timed out")
+    )
 
 
 def _resume(settings: Settings, run_id: str):
@@ -121,7 +137,7 @@ def search(settings: Settings, splits: training.Splits, profile: str, run_id: st
 
 def evaluate(settings: Settings, splits: training.Splits, candidates, run_id: str):
     with _resume(settings, run_id):
-        return training.refit_and_evaluate(splits, candidates, settings.seed, run_id)
+        return training.evaluate(splits, candidates, run_id)
 
 
 def register(settings: Settings, final: training.FinalModel, data: ReviewData) -> str:
@@ -170,7 +186,7 @@ def run_training(settings: Settings, data_path: str | None = None, profile: str 
     source = data_path or settings.data_path
     raw = step("load", read_bytes)(source)
     data: ReviewData = step("validate", from_bytes)(raw, source, settings.label_map)
-    splits = step("split", training.split_data)(data, settings.test_size, settings.val_size,
+    splits = step("split", training.split_data)(data, settings.test_size, settings.cv_folds,
                                                  settings.seed)
     text_stats = step("preprocess", training.preprocess)(splits.train)
     run_id = step("start_tracking", start_tracking)(settings, data, splits, profile, text_stats)

@@ -31,9 +31,9 @@ def summary_markdown(result: TrainingResult, tracking_uri: str, model_name: str)
         "| seed recipe (baseline) | "
         + " | ".join(f"{final.baseline_metrics[c]:.4f}" for c in _COLUMNS) + " |",
         "",
-        "## Search (validation set)",
+        "## Search (grouped cross-validation over the training split)",
         "",
-        "| candidate | f1_weighted | f1_macro | fit s |",
+        "| candidate | cv f1_weighted | cv f1_macro | cv + fit s |",
         "| --- | ---: | ---: | ---: |",
     ]
     for c in sorted(final.candidates, key=lambda c: -c.metrics["f1_weighted"]):

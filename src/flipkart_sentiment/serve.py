@@ -8,12 +8,15 @@ traceback attached. So every way a request can be wrong is caught here and re-ra
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+_log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 20_000
 MAX_REPORTED_PROBLEMS = 3
@@ -105,30 +108,48 @@ def format_predictions(proba: np.ndarray, classes: Sequence[str]) -> list[dict]:
 try:
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
-    def _guard_json_depth() -> None:
-        """Answer 400, not 500, to JSON nested deeper than the parser's recursion limit.
+    def _harden_scoring_server() -> None:
+        """Make every bad request to `mlflow models serve` a short 4xx without a stack trace.
 
-        The scoring server decodes the body before any model code runs and only turns
-        JSONDecodeError into a 400; the RecursionError that a body such as 100,000 "[" raises
-        escapes as a 500. The guard wraps that one decoder, in the serving process only.
+        Gaps in MLflow's scoring server that no model code can reach, because they happen
+        before or around `predict`: a missing Content-Type is a 500; deeply nested JSON raises a
+        RecursionError, also a 500; a CSV body is parsed with dtypes taken from the signature,
+        which a type-hint signature does not have, and that failure is a 400 carrying the
+        Python traceback; and each prediction error is prefixed with the repr of the whole
+        request, which for a megabyte review is a megabyte of echo. The scoring server looks up
+        `invocations` at call time, so wrapping it here, in the serving process only, fixes all
+        of them in one place without forking MLflow.
         """
         from mlflow.pyfunc import scoring_server
-        from mlflow.pyfunc.scoring_server import MlflowInvalidInputException
+        from mlflow.pyfunc.scoring_server import InvocationsResponse, MlflowInvalidInputException
 
-        decode = scoring_server._decode_json_input
-        if getattr(decode, "_depth_guarded", False):
+        invocations = scoring_server.invocations
+        if getattr(invocations, "hardened", False):
             return
 
-        def guarded(json_input):
+        def guarded(data, content_type, model, input_schema):
+            if not content_type:
+                return InvocationsResponse(
+                    "a Content-Type header is required; send application/json", 415, "text/plain")
             try:
-                return decode(json_input)
+                # The type-hint signature has no column schema to parse with; the model
+                # validates what it receives itself.
+                return invocations(data, content_type, model, None)
             except RecursionError:
-                raise MlflowInvalidInputException("Invalid input: JSON nested too deeply") from None
+                raise MlflowInvalidInputException("JSON nested too deeply") from None
+            except MlflowException as exc:
+                message = exc.message or "invalid input"
+                if message.startswith("Failed to predict data") and "\nError: " in message:
+                    message = message.split("\nError: ", 1)[1]
+                if "stack_trace" in exc.json_kwargs:
+                    raise MlflowInvalidInputException(message.splitlines()[0]) from None
+                exc.message = message
+                raise
 
-        guarded._depth_guarded = True
-        scoring_server._decode_json_input = guarded
+        guarded.hardened = True
+        scoring_server.invocations = guarded
 
     class SentimentModel(mlflow.pyfunc.PythonModel):
         """Raw review text in, label and class probabilities out."""
@@ -136,7 +157,7 @@ try:
         def load_context(self, context):
             import joblib
 
-            _guard_json_depth()
+            _harden_scoring_server()
 
             self.pipeline = joblib.load(context.artifacts["pipeline"])
             self.classes = [str(c) for c in self.pipeline.classes_]
@@ -149,7 +170,14 @@ try:
                 frame = to_frame(model_input)
             except InvalidReviews as exc:
                 raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
-            return format_predictions(self.pipeline.predict_proba(frame), self.classes)
+            try:
+                proba = self.pipeline.predict_proba(frame)
+            except Exception:
+                # A bug, not bad input: full trace in the server log, none in the response.
+                _log.exception("prediction failed for %d review(s)", len(frame))
+                raise MlflowException("prediction failed; see the model server log",
+                                      error_code=INTERNAL_ERROR) from None
+            return format_predictions(proba, self.classes)
 
 except ImportError:  # pragma: no cover - the package is usable without mlflow for pure modelling
     SentimentModel = None  # type: ignore[assignment,misc]

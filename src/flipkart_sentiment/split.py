@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -19,6 +20,12 @@ class Split:
 def group_keys(frame: pd.DataFrame) -> pd.Series:
     """Texts that clean to the same string ("GoodREAD MORE", "good") are one group."""
     return frame["text"].map(clean)
+
+
+def grouped_folds(frame: pd.DataFrame, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified, grouped k-fold indices for cross-validation inside the training data."""
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(frame, frame["label"], groups=group_keys(frame)))
 
 
 def grouped_split(frame: pd.DataFrame, test_size: float, seed: int) -> Split:

@@ -29,7 +29,10 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS - KEEP_WORDS)
 # model can learn instead of dropping them.
 _POSITIVE_EMOJI = "😀😁😂😃😄😅😆😉😊😋😍😎😘🙂🤗🤩🥰🥳👍👌👏💪💯💖💗💓💕❤♥🔥⭐🌟✨🏆✌🙏😇☺"
 _NEGATIVE_EMOJI = "😞😟😠😡😢😣😤😥😦😧😨😩😫😭😰😱😒😓😔😕😖🙁☹🤬🤮🤢👎💔🥲😑😐🤦"
-EMOJI_TOKENS = {**dict.fromkeys(_POSITIVE_EMOJI, " emojipos "), **dict.fromkeys(_NEGATIVE_EMOJI, " emojineg ")}
+EMOJI_TOKENS = {
+    **dict.fromkeys(_POSITIVE_EMOJI, " emojipos "),
+    **dict.fromkeys(_NEGATIVE_EMOJI, " emojineg "),
+}
 _EMOJI_TABLE = str.maketrans(EMOJI_TOKENS)
 
 # Hinglish and chat spellings that are frequent in Flipkart reviews. Mapping them to the
@@ -80,6 +83,47 @@ def stem(word: str) -> str:
 def tokenize(cleaned: str) -> list[str]:
     """Split cleaned text, drop stop words, map slang and stem."""
     return [stem(w) for w in cleaned.split() if w not in STOP_WORDS]
+
+
+# Words that open a negation scope ("not good", "dont buy", "never again"). clean() has already
+# turned "n't" into " not"; the apostrophe-less spellings are listed here.
+NEGATIONS = frozenset(
+    {
+        "no", "not", "never", "nor", "neither", "none", "nothing", "nobody", "nowhere", "cannot",
+        "cant", "without", "dont", "didnt", "doesnt", "isnt", "wasnt", "werent", "arent", "wont",
+        "havent", "hasnt", "couldnt", "shouldnt", "wouldnt",
+    }
+)
+# A contrast word ends the scope: "not cheap but good" must not mark "good".
+_SCOPE_BREAKS = frozenset({"but", "however", "though", "although"})
+NEGATION_PREFIX = "not_"
+
+
+def tokenize_negated(cleaned: str, scope: int = 3) -> list[str]:
+    """Like tokenize, but the next ``scope`` content words after a negation get a ``not_`` prefix.
+
+    "quality is not very good" -> ["qualiti", "not", "not_veri", "not_good"], so "not_good"
+    is a feature of its own even when words sit between the negation and the sentiment word.
+    The negation word itself is kept, so unigram and bigram features of tokenize still exist.
+    """
+    out: list[str] = []
+    left = 0
+    for word in cleaned.split():
+        if word in NEGATIONS:
+            out.append(stem(word))
+            left = scope
+            continue
+        if word in _SCOPE_BREAKS:
+            left = 0
+        if word in STOP_WORDS:
+            continue
+        token = stem(word)
+        if left > 0:
+            out.append(NEGATION_PREFIX + token)
+            left -= 1
+        else:
+            out.append(token)
+    return out
 
 
 def analyze(text: object) -> list[str]:

@@ -1,4 +1,4 @@
-"""Training steps: split, search, refit the winner, evaluate on held-out data.
+"""Training steps: split, search by grouped cross-validation, evaluate the winner on test.
 
 Each function is one step of the Prefect flow (flows/train_flow.py) and of ``flipkart-sentiment
 train``; they share no hidden state, so a retried step starts from its inputs.
@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, field
 
 import mlflow
+import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from . import metrics as m
@@ -19,7 +21,7 @@ from .data import ReviewData
 from .model import ALGORITHM, ModelParams, build_pipeline
 from .plots import run_comparison_figure
 from .search import PROFILES, SEED
-from .split import Split, grouped_split
+from .split import grouped_folds, grouped_split
 from .text import analyze, preprocessing_description, stem
 from .tracking import log_confusion, log_figure, log_pipeline_model
 
@@ -28,21 +30,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Splits:
-    train: pd.DataFrame  # everything but the test set; the winner is refit on it
+    train: pd.DataFrame  # candidates are cross-validated and then fit on it
     test: pd.DataFrame   # held out: final metrics and the champion/challenger comparison
-    fit: pd.DataFrame    # train minus validation: candidates are fit on it
-    val: pd.DataFrame    # candidates are compared on it
+    folds: list[tuple[np.ndarray, np.ndarray]]  # grouped CV folds over `train`
 
     def sizes(self) -> dict[str, int]:
-        return {f"n_{k}": len(getattr(self, k)) for k in ("train", "test", "fit", "val")}
+        return {"n_train": len(self.train), "n_test": len(self.test), "cv_folds": len(self.folds)}
 
 
 @dataclass
 class Candidate:
     params: ModelParams
     run_id: str
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # pooled out-of-fold scores over `train`
     seconds: float
+    model_uri: str
+    pipeline: Pipeline | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -55,10 +58,10 @@ class FinalModel:
     candidates: list[Candidate] = field(default_factory=list)
 
 
-def split_data(data: ReviewData, test_size: float, val_size: float, seed: int) -> Splits:
-    outer: Split = grouped_split(data.frame, test_size, seed)
-    inner: Split = grouped_split(outer.train, val_size, seed)
-    return Splits(train=outer.train, test=outer.test, fit=inner.train, val=inner.test)
+def split_data(data: ReviewData, test_size: float, cv_folds: int, seed: int) -> Splits:
+    outer = grouped_split(data.frame, test_size, seed)
+    return Splits(train=outer.train, test=outer.test,
+                  folds=grouped_folds(outer.train, cv_folds, seed))
 
 
 def preprocess(frame: pd.DataFrame) -> dict[str, float]:
@@ -83,32 +86,43 @@ def labels_of(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["label"].unique())
 
 
-def _fit_and_score(params: ModelParams, train: pd.DataFrame, score: pd.DataFrame, seed: int):
-    started = time.perf_counter()
-    pipeline = build_pipeline(params, seed).fit(train, train["label"])
-    predicted = pipeline.predict(score)
-    return pipeline, predicted, time.perf_counter() - started
+def cross_validate(params: ModelParams, train: pd.DataFrame, folds, seed: int) -> np.ndarray:
+    """Out-of-fold predictions for every training row (each row predicted by a model that
+    never saw its text)."""
+    predicted = np.empty(len(train), dtype=object)
+    for fit_idx, val_idx in folds:
+        fold = train.iloc[fit_idx]
+        pipeline = build_pipeline(params, seed).fit(fold, fold["label"])
+        predicted[val_idx] = pipeline.predict(train.iloc[val_idx])
+    return predicted
 
 
 def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[Candidate]:
-    """Fit every candidate of the profile on `fit`, score on `val`, one nested run each."""
+    """Cross-validate every candidate of the profile, then fit it on all of `train`; one nested
+    MLflow run each with params, CV metrics, the CV confusion matrix and the fitted model."""
     labels = labels_of(splits.train)
+    train = splits.train
     results: list[Candidate] = []
-    candidates = PROFILES[profile]
-    for params in tqdm(candidates, desc=f"search ({profile})", unit="run"):
-        with mlflow.start_run(run_name=params.name, nested=True, parent_run_id=parent_run_id) as run:
-            pipeline, predicted, seconds = _fit_and_score(params, splits.fit, splits.val, seed)
-            scores = m.evaluate(splits.val["label"], predicted, labels)
-            mlflow.log_params(params.as_params() | {"fields": params.fields})
+    for params in tqdm(PROFILES[profile], desc=f"search ({profile})", unit="run"):
+        with mlflow.start_run(run_name=params.name, nested=True,
+                              parent_run_id=parent_run_id) as run:
+            started = time.perf_counter()
+            oof = cross_validate(params, train, splits.folds, seed)
+            pipeline = build_pipeline(params, seed).fit(train, train["label"])
+            seconds = time.perf_counter() - started
+            scores = m.evaluate(train["label"], oof, labels)
+            mlflow.log_params(params.as_params() | {"fields": params.fields,
+                                                    "algorithm": ALGORITHM})
             mlflow.log_params(preprocessing_description())
-            mlflow.log_metrics({f"val_{k}": v for k, v in scores.items()} | {"fit_seconds": seconds})
-            log_confusion(m.confusion(splits.val["label"], predicted, labels), labels,
-                          f"{params.name} (validation)")
-            log_pipeline_model(pipeline)
+            mlflow.log_metrics({f"cv_{k}": v for k, v in scores.items()} | {"fit_seconds": seconds})
+            log_confusion(m.confusion(train["label"], oof, labels), labels,
+                          f"{params.name} (grouped {len(splits.folds)}-fold CV)")
+            info = log_pipeline_model(pipeline)
             mlflow.set_tag("role", "candidate")
-        log.info("candidate %-32s val f1_weighted=%.4f f1_macro=%.4f (%.1fs)", params.name,
+        log.info("candidate %-40s cv f1_weighted=%.4f f1_macro=%.4f (%.1fs)", params.name,
                  scores["f1_weighted"], scores["f1_macro"], seconds)
-        results.append(Candidate(params, run.info.run_id, scores, seconds))
+        results.append(Candidate(params, run.info.run_id, scores, seconds, info.model_uri,
+                                 pipeline))
     return results
 
 
@@ -116,41 +130,32 @@ def pick_best(candidates: list[Candidate]) -> Candidate:
     return max(candidates, key=lambda c: m.selection_key(c.metrics))
 
 
-def refit_and_evaluate(
-    splits: Splits, candidates: list[Candidate], seed: int, parent_run_id: str
-) -> FinalModel:
-    """Refit the winner on all training data, evaluate it and the seed recipe on the test set."""
+def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) -> FinalModel:
+    """Score the winner and the seed-recipe baseline on the test set; log both and the plots."""
     best = pick_best(candidates)
+    baseline = next((c for c in candidates if c.params == SEED), None)
     labels = labels_of(splits.train)
+    test = splits.test
 
-    with mlflow.start_run(run_name="seed-recipe-baseline", nested=True, parent_run_id=parent_run_id):
-        _, predicted, _ = _fit_and_score(SEED, splits.train, splits.test, seed)
-        baseline = m.evaluate(splits.test["label"], predicted, labels)
-        mlflow.log_params(SEED.as_params())
-        mlflow.log_metrics({f"test_{k}": v for k, v in baseline.items()})
-        mlflow.set_tag("role", "baseline")
+    predicted = best.pipeline.predict(test)
+    scores = m.evaluate(test["label"], predicted, labels)
+    with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
+        mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
+        log_confusion(m.confusion(test["label"], predicted, labels), labels,
+                      f"{best.params.name} (test)", "confusion_matrix_test.png")
+        mlflow.set_tag("role", "final")
+    baseline_scores = (m.evaluate(test["label"], baseline.pipeline.predict(test), labels)
+                       if baseline else {})
 
-    with mlflow.start_run(run_name=f"best-{best.params.name}", nested=True,
-                          parent_run_id=parent_run_id) as run:
-        pipeline, predicted, seconds = _fit_and_score(best.params, splits.train, splits.test, seed)
-        scores = m.evaluate(splits.test["label"], predicted, labels)
-        mlflow.log_params(best.params.as_params() | {"fields": best.params.fields,
-                                                     "algorithm": ALGORITHM})
-        mlflow.log_params(preprocessing_description())
-        mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()} | {"fit_seconds": seconds})
-        mlflow.log_metrics({f"val_{k}": v for k, v in best.metrics.items()})
-        log_confusion(m.confusion(splits.test["label"], predicted, labels), labels,
-                      f"{best.params.name} (test)")
-        info = log_pipeline_model(pipeline)
-        mlflow.set_tags({"role": "final", "selected_from": best.run_id})
-
-    rows = [
-        {"name": c.params.name, "best": c is best, **c.metrics} for c in candidates
-    ]
+    rows = [{"name": c.params.name, "best": c is best, **c.metrics} for c in candidates]
     log_figure(run_comparison_figure(rows), "search_comparison.png")
+    log_confusion(m.confusion(test["label"], predicted, labels), labels,
+                  f"{best.params.name} (test)", "confusion_matrix_test.png")
     mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
-    mlflow.log_metrics({f"baseline_test_{k}": v for k, v in baseline.items()})
+    mlflow.log_metrics({f"baseline_test_{k}": v for k, v in baseline_scores.items()})
     log.info("best %s: test f1_weighted=%.4f f1_macro=%.4f (seed recipe %.4f / %.4f)",
              best.params.name, scores["f1_weighted"], scores["f1_macro"],
-             baseline["f1_weighted"], baseline["f1_macro"])
-    return FinalModel(best.params, run.info.run_id, info.model_uri, scores, baseline, candidates)
+             baseline_scores.get("f1_weighted", float("nan")),
+             baseline_scores.get("f1_macro", float("nan")))
+    return FinalModel(best.params, best.run_id, best.model_uri, scores, baseline_scores,
+                      candidates)

@@ -5,13 +5,17 @@ from flipkart_sentiment.training import split_data
 
 def test_no_review_text_is_on_both_sides_of_any_split(data_path):
     data = load_reviews(str(data_path))
-    splits = split_data(data, test_size=0.2, val_size=0.15, seed=42)
+    splits = split_data(data, test_size=0.2, cv_folds=3, seed=42)
     test, train = set(group_keys(splits.test)), set(group_keys(splits.train))
-    fit, val = set(group_keys(splits.fit)), set(group_keys(splits.val))
     assert not test & train
-    assert not fit & val
     assert len(splits.train) + len(splits.test) == len(data.frame)
-    assert len(splits.fit) + len(splits.val) == len(splits.train)
+    assert len(splits.folds) == 3
+    seen = []
+    for fit_idx, val_idx in splits.folds:
+        fit, val = splits.train.iloc[fit_idx], splits.train.iloc[val_idx]
+        assert not set(group_keys(fit)) & set(group_keys(val))
+        seen.extend(val_idx)
+    assert sorted(seen) == list(range(len(splits.train)))  # every row is validated exactly once
 
 
 def test_duplicates_would_leak_in_a_naive_split(data_path):
