@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build the stand-in images for the parts whose official images cannot be pulled here:
+#   stand-in/postgres:15      Debian's PostgreSQL 15, official postgres image env interface
+#   stand-in/minio:20260212   MinIO built from the Go module proxy (go install, pinned)
+#   stand-in/mc:20250313      the MinIO client (bucket Job), also from the module proxy
+# All FROM the debootstrapped base (scripts/docker/base-image.sh -> sentiment-base:bookworm).
+#   build.sh [postgres|minio|mc ...]   (default: all three)
+# Env: BASE_IMAGE (sentiment-base:bookworm), DOCKER (docker), GO_P (go build -p, 2).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+source "$HERE/versions.env"
+BASE_IMAGE="${BASE_IMAGE:-sentiment-base:bookworm}"
+DOCKER="${DOCKER:-docker}"
+CACHE="$ROOT/.cache/stand-ins"
+log() { printf '[stand-ins %s] %s\n' "$(date +%T)" "$*" >&2; }
+# docker build, quiet unless it fails (the legacy builder's deprecation notice is noise).
+dbuild() {
+  local out
+  if ! out=$("$DOCKER" build --build-arg "BASE_IMAGE=$BASE_IMAGE" "$@" 2>&1); then
+    printf '%s\n' "$out" | tail -n 40 >&2; return 1
+  fi
+}
+
+"$ROOT/scripts/docker/base-image.sh"
+
+build_postgres() {
+  log "building $POSTGRES_IMAGE"
+  dbuild -t "$POSTGRES_IMAGE" "$HERE/postgres"
+}
+
+# go_bin NAME MODULE VERSION: go install MODULE@VERSION into $CACHE/bin (once per version).
+go_bin() {
+  local name=$1 module=$2 version=$3 bin="$CACHE/bin"
+  mkdir -p "$bin"
+  if [[ ! -x "$bin/$name" || "$(cat "$bin/.$name-stamp" 2>/dev/null)" != "$version" ]]; then
+    log "go install $module@$version"
+    local t0=$SECONDS
+    CGO_ENABLED=0 GOBIN="$bin" GOFLAGS="-buildvcs=false -trimpath" nice -n 19 \
+      go install -p "${GO_P:-2}" -ldflags "-s -w" "$module@$version"
+    echo "$version" > "$bin/.$name-stamp"
+    log "$name built in $((SECONDS - t0))s"
+  fi
+}
+
+# docker_build NAME TAG FILES...: build context = the Dockerfile dir's files + the Go binary.
+docker_build() {
+  local name=$1 tag=$2 ctx="$CACHE/$1-context"
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  cp -a "$HERE/$name/." "$ctx/"
+  cp "$CACHE/bin/$name" "$ctx/$name"
+  log "building $tag"
+  dbuild -t "$tag" "$ctx"
+}
+
+build_minio() { go_bin minio "$MINIO_MODULE" "$MINIO_VERSION"; docker_build minio "$MINIO_IMAGE"; }
+build_mc() { go_bin mc "$MC_MODULE" "$MC_VERSION"; docker_build mc "$MC_IMAGE"; }
+
+targets=("$@"); ((${#targets[@]})) || targets=(postgres minio mc)
+for t in "${targets[@]}"; do "build_$t"; done
+log "done: ${targets[*]}"
