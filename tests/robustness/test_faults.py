@@ -42,7 +42,7 @@ def test_flow_rides_out_an_mlflow_outage_through_retries(prefect_server, data_pa
     flow = start_flow(env, log, data_path=str(data_path), search="quick")
     try:
         wait_for_text(log, "is unreachable", timeout=300)  # it really met a dead server
-        wait_for_text(log, "AwaitingRetry", timeout=60)
+        wait_for_text(log, "Retry 1/3 will start", timeout=60)  # ...and Prefect retries it
         server_log = tmp_path / "mlflow.log"
         with process(mlflow_server_cmd(tmp_path, port), server_log) as server:
             wait_http(f"{url}/health", 240, server, server_log)
