@@ -1,0 +1,147 @@
+"""Shared helpers for the benchmarks: settings, data, machine facts, process-tree RSS, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # testlib_servers: free_port, process, wait_http
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+OUT = Path(os.environ.get("BENCH_OUT", ROOT / ".run" / "bench"))
+OUT.mkdir(parents=True, exist_ok=True)
+VENV_BIN = Path(sys.executable).parent
+# The model the full search selects (docs/model.md, and the local platform's @production).
+PRODUCTION_CANDIDATE = os.environ.get("BENCH_PRODUCTION_CANDIDATE",
+                                      "title-text-chars-neg3-w1.5-C2-nb1.5")
+
+
+def load_avg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> dict:
+    from importlib.metadata import version
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                                  timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+
+    try:
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    except OSError:
+        wrk = "not installed"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": git("rev-parse", "--short", "HEAD")
+        + (" (dirty tree)" if git("status", "--porcelain", "--untracked-files=no") else ""),
+        "nproc": os.cpu_count(),
+        "load_avg_1_5_15": load_avg(),
+        "python": platform.python_version(),
+        "mlflow": version("mlflow"),
+        "scikit-learn": version("scikit-learn"),
+        "wrk": wrk.strip(),
+        "quick_mode": QUICK,
+    }
+
+
+def descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += parents.get(p, [])
+    return out
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak) summed over a process and all its descendants, in MB."""
+    rss = hwm = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("VmHWM:"):
+                        hwm += int(line.split()[1])
+        except OSError:
+            pass
+    return {"rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024}
+
+
+def load_splits():
+    from flipkart_sentiment import training
+    from flipkart_sentiment.config import Settings
+    from flipkart_sentiment.data import from_bytes, read_bytes
+
+    settings = Settings()
+    data = from_bytes(read_bytes(settings.data_path), settings.data_path, settings.label_map)
+    return settings, data, training.split_data(data, settings.test_size, settings.cv_folds,
+                                               settings.seed)
+
+
+def params_named(name: str):
+    from flipkart_sentiment.search import PROFILES
+
+    for params in PROFILES["full"]:
+        if params.name == name:
+            return params
+    raise KeyError(name)
+
+
+@contextmanager
+def mlflow_server(workdir: Path):
+    """A throwaway MLflow tracking server (sqlite, proxied artifacts) on a free port."""
+    from testlib_servers import free_port, mlflow_server_cmd, process, wait_http
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "mlflow-server.log"
+    with process(mlflow_server_cmd(workdir, port), log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/health", 120, proc, log)
+        yield url
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save(name: str, result: dict) -> Path:
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+
+
+def timer():
+    start = time.perf_counter()
+    return lambda: time.perf_counter() - start

@@ -1,0 +1,370 @@
+"""Serving benchmark: `mlflow models serve` of the production pyfunc under wrk, against
+(a) the bare scikit-learn pipeline served the default way and (b) in-process predict.
+
+Writes $BENCH_OUT/serving.json and prints tables. BENCH_QUICK=1: short runs, workers 1 only.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    OUT,
+    PRODUCTION_CANDIDATE,
+    QUICK,
+    ROOT,
+    descendants,
+    load_avg,
+    machine,
+    mlflow_server,
+    params_named,
+    save,
+    table,
+    timer,
+    tree_memory_mb,
+)
+
+DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "5"))
+WARMUP = 1 if QUICK else 3
+CONNECTIONS = [1, 8, 32]
+WORKERS = [1] if QUICK else [1, 2]
+BATCH = 100
+LUA = Path(__file__).with_name("wrk_post.lua")
+MODEL = "flipkart-sentiment"
+BASELINE_MODEL = "flipkart-sentiment-bare-sklearn"
+PROTOTYPE_MODEL = "flipkart-sentiment-fastpath-prototype"
+
+
+def distinct_reviews(frame, n: int) -> list[dict]:
+    seen, out = set(), []
+    rows = frame[["title", "text"]].sample(frac=1.0, random_state=7).itertuples(index=False)
+    for title, text in rows:
+        if text not in seen:
+            seen.add(text)
+            out.append({"title": title, "text": text})
+        if len(out) == n:
+            break
+    return out
+
+
+def write_bodies(path: Path, bodies: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(b, ensure_ascii=False) for b in bodies) + "\n")
+    return path
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+    threads = min(connections, 2)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+           "--timeout", "10s", "-s", str(LUA), url, "--", str(body_file)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
+    r = json.loads(line[8:])
+    seconds_run = r["duration_us"] / 1e6
+    errors = sum(r[k] for k in ("status_errors", "connect_errors", "read_errors", "timeouts"))
+    return {"connections": connections, "requests": r["requests"], "errors": errors,
+            "rps": r["requests"] / seconds_run, "p50_ms": r["p50_us"] / 1e3,
+            "p90_ms": r["p90_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3, "max_ms": r["max_us"] / 1e3,
+            "mean_ms": r["mean_us"] / 1e3}
+
+
+def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: Path,
+                   batch: Path, tracking: str, probe_body: str, extra_env: dict | None = None
+                   ) -> dict:
+    import httpx
+    from testlib_servers import free_port, model_server_cmd, process, wait_http
+
+    port = free_port()
+    log = OUT / f"serve-{label}.log"
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking,
+                        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                        **(extra_env or {})}
+    started = timer()
+    with process(model_server_cmd(model_uri, port, workers), log, env=env) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/ping", 300, proc, log)
+        startup = started()
+        probe = httpx.post(f"{url}/invocations", content=probe_body,
+                           headers={"Content-Type": "application/json"}, timeout=30)
+        assert probe.status_code == 200, probe.text[:500]
+        idle = tree_memory_mb(proc.pid)
+        wrk(f"{url}/invocations", single, 8, WARMUP)  # warm-up, discarded
+        runs = []
+        for c in CONNECTIONS:
+            r = wrk(f"{url}/invocations", single, c, DURATION)
+            r |= tree_memory_mb(proc.pid) | {"load": load_avg()}
+            runs.append(r)
+            print(f"  {label:28s} c={c:<3d} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+                  f"p99 {r['p99_ms']:7.1f} ms  rss {r['rss_mb']:5.0f} MB  err {r['errors']}",
+                  flush=True)
+        batches = []
+        for c in (1, 8):
+            r = wrk(f"{url}/invocations", batch, c, DURATION)
+            r |= {"reviews_per_s": r["rps"] * BATCH} | tree_memory_mb(proc.pid)
+            batches.append(r)
+            print(f"  {label:28s} batch{BATCH} c={c:<2d} {r['reviews_per_s']:8.0f} reviews/s  "
+                  f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:7.1f} ms  err {r['errors']}",
+                  flush=True)
+        processes = len(descendants(proc.pid))
+    return {"label": label, "kind": kind, "env": extra_env or {}, "model_uri": model_uri,
+            "workers": workers, "startup_s": startup,
+            "idle": idle, "single": runs, "batch": batches, "processes": processes}
+
+
+def latency_loop(fn, items: list, seconds: float) -> dict:
+    for it in items[:20]:
+        fn(it)
+    lat, n, clock = [], 0, timer()
+    while clock() < seconds:
+        t = time.perf_counter()
+        fn(items[n % len(items)])
+        lat.append(time.perf_counter() - t)
+        n += 1
+    lat.sort()
+    return {"calls": n, "per_s": n / sum(lat), "p50_ms": lat[len(lat) // 2] * 1e3,
+            "p99_ms": lat[int(len(lat) * 0.99)] * 1e3}
+
+
+def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
+    """(b) the limit: the same models called in this process, no HTTP."""
+    import mlflow
+    import pandas as pd
+    import sklearn
+    from mlflow.pyfunc import scoring_server
+
+    mlflow.set_tracking_uri(tracking)
+    seconds = 1.5 if QUICK else 4
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@production")
+    bare = mlflow.pyfunc.load_model(f"models:/{BASELINE_MODEL}@production")
+    pipeline = pyfunc.unwrap_python_model().pipeline
+    schema = pyfunc.metadata.get_input_schema()
+    frames = [pd.DataFrame([r]) for r in reviews]
+    batches = [reviews[i:i + BATCH] for i in range(0, len(reviews) - BATCH + 1, BATCH)]
+    batch_frames = [pd.DataFrame(b) for b in batches]
+    request_bodies = [json.dumps({"inputs": [r]}) for r in reviews]
+    whole = test_frame[["title", "text"]]
+
+    res: dict[str, dict] = {}
+    res["pyfunc predict, 1 review"] = latency_loop(lambda r: pyfunc.predict([r]), reviews, seconds)
+    res["scoring-server invocations(), 1 review (JSON in/out, no HTTP)"] = latency_loop(
+        lambda b: scoring_server.invocations(b, "application/json", pyfunc, schema),
+        request_bodies, seconds)
+    res["pipeline.predict_proba, 1-row DataFrame"] = latency_loop(pipeline.predict_proba, frames,
+                                                                  seconds)
+    res["bare sklearn pyfunc predict, 1-row DataFrame"] = latency_loop(bare.predict, frames, seconds)
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        res["pipeline.predict_proba, 1 row, assume_finite+skip_validation"] = latency_loop(
+            pipeline.predict_proba, frames, seconds)
+    res["fast path function (bench), 1 review"] = latency_loop(
+        make_fast_path(pipeline), reviews, seconds)
+    proto = mlflow.pyfunc.load_model(f"models:/{PROTOTYPE_MODEL}@production")
+    res["prototype pyfunc predict (bench/fast_pyfunc.py), 1 review"] = latency_loop(
+        lambda r: proto.predict([r]), reviews, seconds)
+    res["prototype invocations(), 1 review (JSON in/out, no HTTP)"] = latency_loop(
+        lambda b: scoring_server.invocations(b, "application/json", proto, schema),
+        request_bodies, seconds)
+    b = latency_loop(lambda r: proto.predict(r), batches, seconds)
+    res[f"prototype pyfunc predict, batch {BATCH}"] = b | {"reviews_per_s": b["per_s"] * BATCH}
+    b = latency_loop(lambda r: pyfunc.predict(r), batches, seconds)
+    res[f"pyfunc predict, batch {BATCH}"] = b | {"reviews_per_s": b["per_s"] * BATCH}
+    b = latency_loop(pipeline.predict_proba, batch_frames, seconds)
+    res[f"pipeline.predict_proba, batch {BATCH}"] = b | {"reviews_per_s": b["per_s"] * BATCH}
+    b = latency_loop(pipeline.predict_proba, [whole], seconds)
+    res[f"pipeline.predict_proba, whole test split ({len(whole)})"] = b | {
+        "reviews_per_s": b["per_s"] * len(whole)}
+    for v in res.values():
+        v.setdefault("reviews_per_s", v["per_s"])
+
+    # Where one review's time goes: cProfile of the in-process pyfunc path.
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(300):
+        scoring_server.invocations(request_bodies[i % len(request_bodies)], "application/json",
+                                   pyfunc, schema)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(35)
+    (OUT / "profile_one_review.txt").write_text(buf.getvalue())
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+    (OUT / "profile_one_review_tottime.txt").write_text(buf.getvalue())
+    return res
+
+
+def log_prototype(pipeline, tmp: Path):
+    import joblib
+    import mlflow
+    from fast_pyfunc import FastSentimentModel
+
+    from flipkart_sentiment.tracking import INPUT_EXAMPLE, PACKAGE_DIR, _pip_requirements
+
+    path = tmp / "pipeline.joblib"
+    joblib.dump(pipeline, path)
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=FastSentimentModel(), artifacts={"pipeline": str(path)},
+        code_paths=[str(PACKAGE_DIR), str(Path(__file__).with_name("fast_pyfunc.py"))],
+        input_example=INPUT_EXAMPLE, pip_requirements=_pip_requirements())
+
+
+def make_fast_path(pipeline):
+    """What a leaner predict could do (prototype, not the package's code): no DataFrame, the
+    fitted vectorizers called on plain lists, one sparse hstack, the classifier directly."""
+    import scipy.sparse as sp
+
+    from flipkart_sentiment.serve import format_predictions
+
+    features = pipeline.named_steps["features"]
+    clf = pipeline.named_steps["classifier"]
+    blocks = [(v, col) for _, v, col in features.transformers_]
+    classes = [str(c) for c in pipeline.classes_]
+
+    def predict(review: dict):
+        cols = {"text": [review["text"]], "title": [review.get("title") or ""]}
+        X = sp.hstack([v.transform(cols[col]) for v, col in blocks], format="csr")
+        return format_predictions(clf.predict_proba(X), classes)
+
+    return predict
+
+
+def main() -> dict:
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from flipkart_sentiment.model import build_pipeline
+    from flipkart_sentiment.tracking import log_pipeline_model
+
+    info = machine()
+    print(f"serving benchmark ({'quick' if QUICK else 'full'}): load {info['load_avg_1_5_15']}")
+    settings, data, splits = load_splits_cached()
+    params = params_named(production_candidate())
+    fit = timer()
+    pipeline = build_pipeline(params, settings.seed).fit(splits.train, splits.train["label"])
+    print(f"  fitted production candidate {params.name} in {fit():.1f}s")
+    reviews = distinct_reviews(data.frame, 1000 if not QUICK else 300)
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        tmp = Path(tmp)
+        with mlflow_server(tmp / "mlflow") as tracking:
+            mlflow.set_tracking_uri(tracking)
+            mlflow.set_experiment("bench-serving")
+            client = MlflowClient()
+            with mlflow.start_run(run_name="production-pyfunc"):
+                pyfunc_info = log_pipeline_model(pipeline)
+            v = mlflow.register_model(pyfunc_info.model_uri, MODEL)
+            client.set_registered_model_alias(MODEL, "production", v.version)
+            with mlflow.start_run(run_name="bare-sklearn"):
+                # MLflow 3's default sklearn format (skops) refuses our custom classes unless
+                # they are listed as trusted; cloudpickle is the other stock format.
+                sk_info = mlflow.sklearn.log_model(
+                    pipeline, name="model", serialization_format="cloudpickle",
+                    input_example=pd.DataFrame(reviews[:2]))
+            v = mlflow.register_model(sk_info.model_uri, BASELINE_MODEL)
+            client.set_registered_model_alias(BASELINE_MODEL, "production", v.version)
+            with mlflow.start_run(run_name="fastpath-prototype"):
+                proto_info = log_prototype(pipeline, tmp)
+            v = mlflow.register_model(proto_info.model_uri, PROTOTYPE_MODEL)
+            client.set_registered_model_alias(PROTOTYPE_MODEL, "production", v.version)
+
+            single = write_bodies(tmp / "single.jsonl", [{"inputs": [r]} for r in reviews])
+            batch = write_bodies(tmp / "batch.jsonl", [{"inputs": reviews[i:i + BATCH]}
+                                                       for i in range(0, len(reviews), BATCH)])
+            sk_single = write_bodies(tmp / "sk_single.jsonl",
+                                     [{"dataframe_records": [r]} for r in reviews])
+            sk_batch = write_bodies(tmp / "sk_batch.jsonl",
+                                    [{"dataframe_records": reviews[i:i + BATCH]}
+                                     for i in range(0, len(reviews), BATCH)])
+
+            probe = single.read_text().splitlines()[0]
+            servers = [serve_and_load("bare sklearn (default, 1 worker)", "baseline",
+                                      f"models:/{BASELINE_MODEL}@production", 1, sk_single,
+                                      sk_batch, tracking, sk_single.read_text().splitlines()[0])]
+            for w in WORKERS:
+                servers.append(serve_and_load(f"production pyfunc, {w} worker(s)", "production",
+                                              f"models:/{MODEL}@production", w, single, batch,
+                                              tracking, probe))
+            w = max(WORKERS)
+            # uvicorn reads UVICORN_* variables: no access-log line per request.
+            quiet = {"UVICORN_ACCESS_LOG": "false"}
+            servers.append(serve_and_load(f"production pyfunc, {w} worker(s), no access log",
+                                          "tuned", f"models:/{MODEL}@production", w, single,
+                                          batch, tracking, probe, quiet))
+            servers.append(serve_and_load(f"prototype fast path, {w} worker(s), no access log",
+                                          "prototype", f"models:/{PROTOTYPE_MODEL}@production", w,
+                                          single, batch, tracking, probe, quiet))
+            print("  in-process predict (the limit)...", flush=True)
+            limit = in_process(tracking, reviews, splits.test)
+    result = {"machine": info, "production_candidate": params.name, "duration_s": DURATION,
+              "servers": servers, "in_process": limit, "load_after": load_avg()}
+    save("serving", result)
+    print(render(result))
+    return result
+
+
+def production_candidate() -> str:
+    """BENCH_PRODUCTION_CANDIDATE, else the winner of this run's training bench, else the
+    local platform's production candidate."""
+    if os.environ.get("BENCH_PRODUCTION_CANDIDATE"):
+        return PRODUCTION_CANDIDATE
+    try:
+        return json.loads((OUT / "training.json").read_text())["flows"]["full"]["winner"]
+    except (OSError, KeyError, ValueError):
+        return PRODUCTION_CANDIDATE
+
+
+def load_splits_cached():
+    from common import load_splits
+
+    return load_splits()
+
+
+def render(r: dict) -> str:
+    base = r["servers"][0]
+    base_by_c = {x["connections"]: x for x in base["single"]}
+    rows = []
+    for s in r["servers"]:
+        for x in s["single"]:
+            b = base_by_c[x["connections"]]
+            rows.append([s["label"], x["connections"], x["rps"], f"{x['rps'] / b['rps']:.2f}x",
+                         f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}",
+                         f"{b['p99_ms'] / x['p99_ms']:.2f}x", f"{x['rss_mb']:.0f}", x["errors"],
+                         x["load"]])
+    out = ["### Serving: one review per request (wrk, distinct real reviews)", "",
+           table(["server", "conns", "req/s", "req/s vs bare", "p50 ms", "p99 ms",
+                  "p99 better than bare", "server RSS MB", "errors", "load 1/5/15"], rows), ""]
+    rows = []
+    bb = {x["connections"]: x for x in base["batch"]}
+    for s in r["servers"]:
+        for x in s["batch"]:
+            b = bb[x["connections"]]
+            rows.append([s["label"], x["connections"], x["reviews_per_s"],
+                         f"{x['reviews_per_s'] / b['reviews_per_s']:.2f}x", f"{x['p50_ms']:.1f}",
+                         f"{x['p99_ms']:.1f}", f"{x['rss_mb']:.0f}", x["errors"]])
+    out += [f"### Serving: {BATCH}-review batch requests", "",
+            table(["server", "conns", "reviews/s", "vs bare", "p50 ms", "p99 ms", "server RSS MB",
+                   "errors"], rows), ""]
+    best_single = max((x for s in r["servers"] if s.get("kind") == "production"
+                       for x in s["single"] if x["connections"] == 8),
+                      key=lambda x: x["rps"])
+    rows = [[k, v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",
+             f"{v['reviews_per_s'] / best_single['rps']:.1f}x" if "batch" not in k and "whole"
+             not in k else ""] for k, v in r["in_process"].items()]
+    out += ["### In-process predict of the same model (the limit, one core, no HTTP)", "",
+            table(["call", "reviews/s", "p50 ms/call", "p99 ms/call",
+                   "vs best served req/s at 8 conns"], rows), ""]
+    out += ["Idle server RSS / startup: " + "; ".join(
+        f"{s['label']}: {s['idle']['rss_mb']:.0f} MB, {s['processes']} processes, "
+        f"ready in {s['startup_s']:.0f}s" for s in r["servers"]), ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "bench"))
+    main()

@@ -1,0 +1,34 @@
+##@ Benchmarks
+
+# BENCH_QUICK=1: a fast smoke run (short wrk runs, 1 worker, quick search, scales x1 x2).
+BENCH_QUICK ?=
+BENCH_OUT   ?= $(RUN_DIR)/bench
+BENCH_RUN   := BENCH_QUICK=$(BENCH_QUICK) BENCH_OUT=$(BENCH_OUT) $(PY)
+
+.PHONY: bench
+bench: venv bench-tools ## Serving + training benchmarks: print tables, write BENCHMARKS.md (BENCH_QUICK=1 for a smoke run)
+	$(BENCH_RUN) $(ROOT)/bench/training.py
+	$(BENCH_RUN) $(ROOT)/bench/serving.py
+	$(BENCH_RUN) $(ROOT)/bench/report.py
+
+.PHONY: bench-serving
+bench-serving: venv bench-tools ## Serving benchmark only (wrk against `mlflow models serve`), then BENCHMARKS.md
+	$(BENCH_RUN) $(ROOT)/bench/serving.py
+	$(BENCH_RUN) $(ROOT)/bench/report.py
+
+.PHONY: bench-training
+bench-training: venv ## Training benchmark only (flow wall time, preprocessing, x1/x4/x16), then BENCHMARKS.md
+	$(BENCH_RUN) $(ROOT)/bench/training.py
+	$(BENCH_RUN) $(ROOT)/bench/report.py
+
+.PHONY: bench-report
+bench-report: venv ## Print the last benchmark tables and rewrite BENCHMARKS.md from $(BENCH_OUT)
+	$(BENCH_RUN) $(ROOT)/bench/report.py
+
+.PHONY: bench-tools
+bench-tools: ## Install wrk (the HTTP load generator, from Debian) if it is missing
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y wrk || \
+	  { $$SUDO apt-get -o DPkg::Lock::Timeout=600 update && \
+	    $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y wrk; }; }
