@@ -32,7 +32,7 @@ def _tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if not found:
-        pytest.skip(f"{name} not found (make tools)")
+        pytest.fail(f"{name} not found: run `make tools` (the e2e needs helm and kubectl)")
     return found
 
 
