@@ -38,7 +38,6 @@ class TrackingUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class StepPolicy:
     retries: int = 0
-    talks_to_server: bool = False
     # Only one run at a time may execute this step (the orchestrator provides the lock).
     exclusive: bool = False
 
@@ -46,18 +45,18 @@ class StepPolicy:
 # Steps that talk to the MLflow server retry; pure computation fails at once (a retry of a bad
 # file would fail the same way).
 POLICIES: dict[str, StepPolicy] = {
-    "load": StepPolicy(retries=2, talks_to_server=True),
+    "load": StepPolicy(retries=2),
     "validate": StepPolicy(),
     "split": StepPolicy(),
     "preprocess": StepPolicy(),
-    "start_tracking": StepPolicy(retries=3, talks_to_server=True),
-    "search": StepPolicy(retries=1, talks_to_server=True),
-    "evaluate": StepPolicy(retries=1, talks_to_server=True),
-    "register": StepPolicy(retries=3, talks_to_server=True),
+    "start_tracking": StepPolicy(retries=3),
+    "search": StepPolicy(retries=1),
+    "evaluate": StepPolicy(retries=1),
+    "register": StepPolicy(retries=3),
     # Read production, compare, move the alias: must not interleave with another run's promote,
     # or the worse of two concurrent challengers could end up in production.
-    "promote": StepPolicy(retries=3, talks_to_server=True, exclusive=True),
-    "rollout": StepPolicy(retries=2, talks_to_server=True),
+    "promote": StepPolicy(retries=3, exclusive=True),
+    "rollout": StepPolicy(retries=2),
 }
 
 Step = Callable[[str, Callable[..., Any]], Callable[..., Any]]
