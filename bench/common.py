@@ -125,6 +125,22 @@ def mlflow_server(workdir: Path):
         yield url
 
 
+@contextmanager
+def prefect_server(workdir: Path):
+    """A throwaway Prefect server (its own PREFECT_HOME, SQLite) on a free port."""
+    from testlib_servers import VENV_BIN, free_port, process, wait_http
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "prefect-server.log"
+    env = os.environ | {"PREFECT_HOME": str(workdir), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    cmd = [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with process(cmd, log, env) as proc:
+        api = f"http://127.0.0.1:{port}/api"
+        wait_http(f"{api}/health", 240, proc, log)
+        yield {"api": api, "home": workdir}
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     def fmt(v):
         if isinstance(v, float):

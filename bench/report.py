@@ -22,13 +22,21 @@ def targets(s: dict | None, t: dict | None) -> list[str]:
         batch = max(x["reviews_per_s"] for srv in prod for x in srv["batch"])
         lines.append(f"| batch scoring >= 50,000 reviews/s (served, 100-review requests) | "
                      f"{batch:,.0f} reviews/s | {'yes' if batch >= 50_000 else 'no'} |")
-        inproc = [v["reviews_per_s"] for k, v in s["in_process"].items() if "whole" in k]
+        inproc = [v["reviews_per_s"] for k, v in s["in_process"].items()
+                  if "whole" in k and "compiled" in k]
         if inproc:
-            lines.append(f"| batch scoring >= 50,000 reviews/s (in-process, one big batch) | "
-                         f"{inproc[0]:,.0f} reviews/s | {'yes' if inproc[0] >= 50_000 else 'no'} |")
+            lines.append(f"| batch scoring >= 50,000 reviews/s (in-process, the served predict "
+                         f"path on the whole test split) | {inproc[0]:,.0f} reviews/s | "
+                         f"{'yes' if inproc[0] >= 50_000 else 'no'} |")
     if t:
         f = t["flows"][t["flow_profile"]]
-        lines.append(f"| training: the flow on the real data <= 60 s (profile "
+        if t.get("prefect"):
+            p = t["prefect"][t["flow_profile"]]
+            lines.append(f"| training: the flow on the real data <= 60 s (Prefect flow, profile "
+                         f"`{t['flow_profile']}`) | flow run {p['flow_run_s']:.0f} s, whole "
+                         f"process {p['process_wall_s']:.0f} s | "
+                         f"{'yes' if p['process_wall_s'] <= 60 else 'no'} |")
+        lines.append(f"| training: the step sequence without Prefect <= 60 s (profile "
                      f"`{t['flow_profile']}`) | {f['wall_s']:.0f} s | "
                      f"{'yes' if f['wall_s'] <= 60 else 'no'} |")
         last = t["scales"][-1]

@@ -1,7 +1,8 @@
 """Serving benchmark: `mlflow models serve` of the production pyfunc under wrk, against
 (a) the bare scikit-learn pipeline served the default way and (b) in-process predict.
 
-Writes $BENCH_OUT/serving.json and prints tables. BENCH_QUICK=1: short runs, workers 1 only.
+Writes $BENCH_OUT/serving.json and prints tables. BENCH_QUICK=1: short runs, the baseline and
+the production configuration only.
 """
 
 from __future__ import annotations
@@ -36,12 +37,36 @@ from common import (
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "5"))
 WARMUP = 1 if QUICK else 3
 CONNECTIONS = [1, 8, 32]
-WORKERS = [1] if QUICK else [1, 2]
 BATCH = 100
 LUA = Path(__file__).with_name("wrk_post.lua")
 MODEL = "flipkart-sentiment"
 BASELINE_MODEL = "flipkart-sentiment-bare-sklearn"
-PROTOTYPE_MODEL = "flipkart-sentiment-fastpath-prototype"
+
+# What `pip install mlflow` serves with: uvicorn without uvloop/httptools (they are optional).
+MLFLOW_DEFAULTS = {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}
+# Our two serving levers, off (config.Settings.serve_*).
+UNTUNED = {"SENTIMENT_SERVE_COMPILED": "false", "SENTIMENT_SERVE_FREEZE_HEAP": "false"}
+
+
+def server_configs() -> list[tuple[str, str, str, int, dict]]:
+    """(label, kind, registered model, workers, env): the baseline, then one lever at a time."""
+    baseline = ("bare sklearn pipeline, MLflow defaults, 1 worker", "baseline", BASELINE_MODEL, 1,
+                MLFLOW_DEFAULTS)
+    production = ("production config: all of the above, 2 workers", "production", MODEL, 2, {})
+    if QUICK:
+        return [baseline, production]
+    return [
+        baseline,
+        ("our pyfunc, untuned (sklearn predict), 1 worker", "step", MODEL, 1,
+         MLFLOW_DEFAULTS | UNTUNED),
+        ("+ compiled predict path", "step", MODEL, 1,
+         MLFLOW_DEFAULTS | {"SENTIMENT_SERVE_FREEZE_HEAP": "false"}),
+        ("+ heap frozen after load (gc.freeze)", "step", MODEL, 1, MLFLOW_DEFAULTS),
+        ("+ uvloop and httptools", "step", MODEL, 1, {}),
+        production,
+        ("production config without uvloop/httptools, 2 workers", "contrast", MODEL, 2,
+         MLFLOW_DEFAULTS),
+    ]
 
 
 def distinct_reviews(frame, n: int) -> list[dict]:
@@ -77,8 +102,7 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
 
 
 def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: Path,
-                   batch: Path, tracking: str, probe_body: str, extra_env: dict | None = None
-                   ) -> dict:
+                   batch: Path, tracking: str, probe_body: str, extra_env: dict) -> dict:
     import httpx
     from testlib_servers import free_port, model_server_cmd, process, wait_http
 
@@ -102,7 +126,7 @@ def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: 
             r = wrk(f"{url}/invocations", single, c, DURATION)
             r |= tree_memory_mb(proc.pid) | {"load": load_avg()}
             runs.append(r)
-            print(f"  {label:28s} c={c:<3d} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+            print(f"  {label[:40]:40s} c={c:<3d} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
                   f"p99 {r['p99_ms']:7.1f} ms  rss {r['rss_mb']:5.0f} MB  err {r['errors']}",
                   flush=True)
         batches = []
@@ -110,11 +134,11 @@ def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: 
             r = wrk(f"{url}/invocations", batch, c, DURATION)
             r |= {"reviews_per_s": r["rps"] * BATCH} | tree_memory_mb(proc.pid)
             batches.append(r)
-            print(f"  {label:28s} batch{BATCH} c={c:<2d} {r['reviews_per_s']:8.0f} reviews/s  "
+            print(f"  {label[:40]:40s} batch{BATCH} c={c:<2d} {r['reviews_per_s']:8.0f} reviews/s  "
                   f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:7.1f} ms  err {r['errors']}",
                   flush=True)
         processes = len(descendants(proc.pid))
-    return {"label": label, "kind": kind, "env": extra_env or {}, "model_uri": model_uri,
+    return {"label": label, "kind": kind, "env": extra_env, "model_uri": model_uri,
             "workers": workers, "startup_s": startup,
             "idle": idle, "single": runs, "batch": batches, "processes": processes}
 
@@ -134,56 +158,62 @@ def latency_loop(fn, items: list, seconds: float) -> dict:
 
 
 def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
-    """(b) the limit: the same models called in this process, no HTTP."""
+    """(b) the limit: the same model called in this process, no HTTP."""
     import mlflow
     import pandas as pd
-    import sklearn
     from mlflow.pyfunc import scoring_server
 
     mlflow.set_tracking_uri(tracking)
     seconds = 1.5 if QUICK else 4
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@production")
     bare = mlflow.pyfunc.load_model(f"models:/{BASELINE_MODEL}@production")
-    pipeline = pyfunc.unwrap_python_model().pipeline
+    model = pyfunc.unwrap_python_model()
+    pipeline, scorer = model.pipeline, model.scorer
     schema = pyfunc.metadata.get_input_schema()
     frames = [pd.DataFrame([r]) for r in reviews]
+    titles = [r["title"] or "" for r in reviews]
+    texts = [r["text"] for r in reviews]
     batches = [reviews[i:i + BATCH] for i in range(0, len(reviews) - BATCH + 1, BATCH)]
     batch_frames = [pd.DataFrame(b) for b in batches]
     request_bodies = [json.dumps({"inputs": [r]}) for r in reviews]
+    batch_bodies = [json.dumps({"inputs": b}) for b in batches]
     whole = test_frame[["title", "text"]]
+    whole_lists = (whole["title"].tolist(), whole["text"].tolist())
 
     res: dict[str, dict] = {}
     res["pyfunc predict, 1 review"] = latency_loop(lambda r: pyfunc.predict([r]), reviews, seconds)
     res["scoring-server invocations(), 1 review (JSON in/out, no HTTP)"] = latency_loop(
         lambda b: scoring_server.invocations(b, "application/json", pyfunc, schema),
         request_bodies, seconds)
-    res["pipeline.predict_proba, 1-row DataFrame"] = latency_loop(pipeline.predict_proba, frames,
-                                                                  seconds)
-    res["bare sklearn pyfunc predict, 1-row DataFrame"] = latency_loop(bare.predict, frames, seconds)
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        res["pipeline.predict_proba, 1 row, assume_finite+skip_validation"] = latency_loop(
-            pipeline.predict_proba, frames, seconds)
-    res["fast path function (bench), 1 review"] = latency_loop(
-        make_fast_path(pipeline), reviews, seconds)
-    proto = mlflow.pyfunc.load_model(f"models:/{PROTOTYPE_MODEL}@production")
-    res["prototype pyfunc predict (bench/fast_pyfunc.py), 1 review"] = latency_loop(
-        lambda r: proto.predict([r]), reviews, seconds)
-    res["prototype invocations(), 1 review (JSON in/out, no HTTP)"] = latency_loop(
-        lambda b: scoring_server.invocations(b, "application/json", proto, schema),
-        request_bodies, seconds)
-    b = latency_loop(lambda r: proto.predict(r), batches, seconds)
-    res[f"prototype pyfunc predict, batch {BATCH}"] = b | {"reviews_per_s": b["per_s"] * BATCH}
-    b = latency_loop(lambda r: pyfunc.predict(r), batches, seconds)
-    res[f"pyfunc predict, batch {BATCH}"] = b | {"reviews_per_s": b["per_s"] * BATCH}
-    b = latency_loop(pipeline.predict_proba, batch_frames, seconds)
-    res[f"pipeline.predict_proba, batch {BATCH}"] = b | {"reviews_per_s": b["per_s"] * BATCH}
-    b = latency_loop(pipeline.predict_proba, [whole], seconds)
-    res[f"pipeline.predict_proba, whole test split ({len(whole)})"] = b | {
-        "reviews_per_s": b["per_s"] * len(whole)}
+    res["compiled scorer predict_proba, 1 review"] = latency_loop(
+        lambda i: scorer.predict_proba(titles[i:i + 1], texts[i:i + 1]), list(range(len(texts))),
+        seconds)
+    res["sklearn pipeline.predict_proba, 1-row DataFrame"] = latency_loop(
+        pipeline.predict_proba, frames, seconds)
+    res["bare sklearn pyfunc predict, 1-row DataFrame (baseline model)"] = latency_loop(
+        bare.predict, frames, seconds)
+    for label, fn, items, size in (
+        (f"scoring-server invocations(), batch {BATCH}",
+         lambda b: scoring_server.invocations(b, "application/json", pyfunc, schema),
+         batch_bodies, BATCH),
+        (f"pyfunc predict, batch {BATCH}", pyfunc.predict, batches, BATCH),
+        (f"compiled scorer predict_proba, batch {BATCH}",
+         lambda b: scorer.predict_proba([r["title"] or "" for r in b], [r["text"] for r in b]),
+         batches, BATCH),
+        (f"sklearn pipeline.predict_proba, batch {BATCH}", pipeline.predict_proba, batch_frames,
+         BATCH),
+        (f"compiled scorer predict_proba, whole test split ({len(whole)})",
+         lambda w: scorer.predict_proba(*w), [whole_lists], len(whole)),
+        (f"sklearn pipeline.predict_proba, whole test split ({len(whole)})",
+         pipeline.predict_proba, [whole], len(whole)),
+    ):
+        r = latency_loop(fn, items, seconds)
+        res[label] = r | {"reviews_per_s": r["per_s"] * size, "batch": size}
     for v in res.values():
         v.setdefault("reviews_per_s", v["per_s"])
+        v.setdefault("batch", 1)
 
-    # Where one review's time goes: cProfile of the in-process pyfunc path.
+    # Where one review's time goes: cProfile of the in-process scoring-server path.
     prof = cProfile.Profile()
     prof.enable()
     for i in range(300):
@@ -197,41 +227,6 @@ def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
     (OUT / "profile_one_review_tottime.txt").write_text(buf.getvalue())
     return res
-
-
-def log_prototype(pipeline, tmp: Path):
-    import joblib
-    import mlflow
-    from fast_pyfunc import FastSentimentModel
-
-    from flipkart_sentiment.tracking import INPUT_EXAMPLE, PACKAGE_DIR, _pip_requirements
-
-    path = tmp / "pipeline.joblib"
-    joblib.dump(pipeline, path)
-    return mlflow.pyfunc.log_model(
-        name="model", python_model=FastSentimentModel(), artifacts={"pipeline": str(path)},
-        code_paths=[str(PACKAGE_DIR), str(Path(__file__).with_name("fast_pyfunc.py"))],
-        input_example=INPUT_EXAMPLE, pip_requirements=_pip_requirements())
-
-
-def make_fast_path(pipeline):
-    """What a leaner predict could do (prototype, not the package's code): no DataFrame, the
-    fitted vectorizers called on plain lists, one sparse hstack, the classifier directly."""
-    import scipy.sparse as sp
-
-    from flipkart_sentiment.serve import format_predictions
-
-    features = pipeline.named_steps["features"]
-    clf = pipeline.named_steps["classifier"]
-    blocks = [(v, col) for _, v, col in features.transformers_]
-    classes = [str(c) for c in pipeline.classes_]
-
-    def predict(review: dict):
-        cols = {"text": [review["text"]], "title": [review.get("title") or ""]}
-        X = sp.hstack([v.transform(cols[col]) for v, col in blocks], format="csr")
-        return format_predictions(clf.predict_proba(X), classes)
-
-    return predict
 
 
 def main() -> dict:
@@ -268,10 +263,6 @@ def main() -> dict:
                     input_example=pd.DataFrame(reviews[:2]))
             v = mlflow.register_model(sk_info.model_uri, BASELINE_MODEL)
             client.set_registered_model_alias(BASELINE_MODEL, "production", v.version)
-            with mlflow.start_run(run_name="fastpath-prototype"):
-                proto_info = log_prototype(pipeline, tmp)
-            v = mlflow.register_model(proto_info.model_uri, PROTOTYPE_MODEL)
-            client.set_registered_model_alias(PROTOTYPE_MODEL, "production", v.version)
 
             single = write_bodies(tmp / "single.jsonl", [{"inputs": [r]} for r in reviews])
             batch = write_bodies(tmp / "batch.jsonl", [{"inputs": reviews[i:i + BATCH]}
@@ -283,22 +274,14 @@ def main() -> dict:
                                      for i in range(0, len(reviews), BATCH)])
 
             probe = single.read_text().splitlines()[0]
-            servers = [serve_and_load("bare sklearn (default, 1 worker)", "baseline",
-                                      f"models:/{BASELINE_MODEL}@production", 1, sk_single,
-                                      sk_batch, tracking, sk_single.read_text().splitlines()[0])]
-            for w in WORKERS:
-                servers.append(serve_and_load(f"production pyfunc, {w} worker(s)", "production",
-                                              f"models:/{MODEL}@production", w, single, batch,
-                                              tracking, probe))
-            w = max(WORKERS)
-            # uvicorn reads UVICORN_* variables: no access-log line per request.
-            quiet = {"UVICORN_ACCESS_LOG": "false"}
-            servers.append(serve_and_load(f"production pyfunc, {w} worker(s), no access log",
-                                          "tuned", f"models:/{MODEL}@production", w, single,
-                                          batch, tracking, probe, quiet))
-            servers.append(serve_and_load(f"prototype fast path, {w} worker(s), no access log",
-                                          "prototype", f"models:/{PROTOTYPE_MODEL}@production", w,
-                                          single, batch, tracking, probe, quiet))
+            sk_probe = sk_single.read_text().splitlines()[0]
+            servers = []
+            for label, kind, model, workers, env in server_configs():
+                bare = model == BASELINE_MODEL
+                servers.append(serve_and_load(
+                    label, kind, f"models:/{model}@production", workers,
+                    sk_single if bare else single, sk_batch if bare else batch, tracking,
+                    sk_probe if bare else probe, env))
             print("  in-process predict (the limit)...", flush=True)
             limit = in_process(tracking, reviews, splits.test)
     result = {"machine": info, "production_candidate": params.name, "duration_s": DURATION,
@@ -332,33 +315,39 @@ def render(r: dict) -> str:
     for s in r["servers"]:
         for x in s["single"]:
             b = base_by_c[x["connections"]]
-            rows.append([s["label"], x["connections"], x["rps"], f"{x['rps'] / b['rps']:.2f}x",
-                         f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}",
-                         f"{b['p99_ms'] / x['p99_ms']:.2f}x", f"{x['rss_mb']:.0f}", x["errors"],
+            rows.append([s["label"], s["workers"], x["connections"], x["rps"],
+                         f"{x['rps'] / b['rps']:.2f}x", f"{x['p50_ms']:.1f}", f"{x['p99_ms']:.1f}",
+                         f"{b['p99_ms'] / x['p99_ms']:.1f}x", f"{x['rss_mb']:.0f}", x["errors"],
                          x["load"]])
     out = ["### Serving: one review per request (wrk, distinct real reviews)", "",
-           table(["server", "conns", "req/s", "req/s vs bare", "p50 ms", "p99 ms",
-                  "p99 better than bare", "server RSS MB", "errors", "load 1/5/15"], rows), ""]
+           "Each row below the baseline adds one lever to the row above it; the last row takes "
+           "one away from the production configuration.", "",
+           table(["server", "workers", "conns", "req/s", "req/s vs baseline", "p50 ms", "p99 ms",
+                  "p99 vs baseline (lower is better)", "server RSS MB", "errors", "load 1/5/15"],
+                 rows), ""]
     rows = []
     bb = {x["connections"]: x for x in base["batch"]}
     for s in r["servers"]:
         for x in s["batch"]:
             b = bb[x["connections"]]
-            rows.append([s["label"], x["connections"], x["reviews_per_s"],
+            rows.append([s["label"], s["workers"], x["connections"], x["reviews_per_s"],
                          f"{x['reviews_per_s'] / b['reviews_per_s']:.2f}x", f"{x['p50_ms']:.1f}",
                          f"{x['p99_ms']:.1f}", f"{x['rss_mb']:.0f}", x["errors"]])
     out += [f"### Serving: {BATCH}-review batch requests", "",
-            table(["server", "conns", "reviews/s", "vs bare", "p50 ms", "p99 ms", "server RSS MB",
-                   "errors"], rows), ""]
-    best_single = max((x for s in r["servers"] if s.get("kind") == "production"
-                       for x in s["single"] if x["connections"] == 8),
-                      key=lambda x: x["rps"])
-    rows = [[k, v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",
-             f"{v['reviews_per_s'] / best_single['rps']:.1f}x" if "batch" not in k and "whole"
-             not in k else ""] for k, v in r["in_process"].items()]
-    out += ["### In-process predict of the same model (the limit, one core, no HTTP)", "",
-            table(["call", "reviews/s", "p50 ms/call", "p99 ms/call",
-                   "vs best served req/s at 8 conns"], rows), ""]
+            table(["server", "workers", "conns", "reviews/s", "vs baseline", "p50 ms", "p99 ms",
+                   "server RSS MB", "errors"], rows), ""]
+    prod = next(s for s in r["servers"] if s["kind"] == "production")
+    served = {x["connections"]: x for x in prod["single"]}[8]["rps"]
+    served_batch = max(x["reviews_per_s"] for x in prod["batch"])
+    rows = [[k, v["batch"], v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",
+             f"{v['reviews_per_s'] / (served if v['batch'] == 1 else served_batch):.1f}x"]
+            for k, v in r["in_process"].items()]
+    out += ["### In-process predict of the same model (the limit: one core, no HTTP)", "",
+            "The last column compares with the production configuration served over HTTP (two "
+            "workers, 8 connections): one-review calls with its single-review req/s, batches "
+            "with its batch reviews/s.", "",
+            table(["call", "reviews per call", "reviews/s", "p50 ms/call", "p99 ms/call",
+                   "vs served"], rows), ""]
     out += ["Idle server RSS / startup: " + "; ".join(
         f"{s['label']}: {s['idle']['rss_mb']:.0f} MB, {s['processes']} processes, "
         f"ready in {s['startup_s']:.0f}s" for s in r["servers"]), ""]

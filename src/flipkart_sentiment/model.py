@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .text import clean, tokenize, tokenize_negated
+from .text import clean, clean_clauses, tokenize, tokenize_negated
 
 ALGORITHM = "tfidf+logistic_regression"
 
@@ -140,7 +140,9 @@ def _word_tfidf(params: ModelParams) -> TfidfVectorizer:
         else tokenize
     )
     return TfidfVectorizer(
-        preprocessor=clean,
+        # Clause marks end negation scopes; tokenize (no negation scope) drops them, so a
+        # candidate without negation scope has exactly the tokens of clean().
+        preprocessor=clean_clauses,
         tokenizer=tokenizer,
         token_pattern=None,
         lowercase=False,

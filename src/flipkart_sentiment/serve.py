@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,8 +45,32 @@ def _check_field(value: object, field: str, row: int, required: bool) -> tuple[s
     return value, None
 
 
-def to_frame(model_input: object) -> pd.DataFrame:
-    """Normalise any accepted request shape to a DataFrame with string ``title`` and ``text``."""
+class Reviews(NamedTuple):
+    """A validated request: one title (possibly empty) and one non-empty text per review."""
+
+    titles: list[str]
+    texts: list[str]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"title": self.titles, "text": self.texts})
+
+
+def _fields(model_input: object) -> tuple[list, list]:
+    """(texts, titles) as sent, from any accepted request shape."""
+    if isinstance(model_input, (list, tuple, np.ndarray, pd.Series)):
+        texts, titles = [], []
+        for item in model_input:
+            if isinstance(item, dict):
+                texts.append(item.get("text"))
+                titles.append(item.get("title"))
+            else:
+                texts.append(item)
+                titles.append(None)
+        return texts, titles
+    if isinstance(model_input, str):
+        return [model_input], [None]
+    if isinstance(model_input, dict):
+        return _fields(pd.DataFrame(model_input if "text" in model_input else {"text": [None]}))
     if isinstance(model_input, pd.DataFrame):
         columns = [str(c) for c in model_input.columns]
         if "text" in columns:
@@ -56,26 +80,16 @@ def to_frame(model_input: object) -> pd.DataFrame:
         else:
             raise InvalidReviews(
                 f"no 'text' field in the request; got fields {columns}. Send "
-                '{"inputs": ["review", ...]} or {"dataframe_records": [{"text": "...", '
-                '"title": "..."}]}'
+                '{"inputs": ["review", ...]} or {"inputs": [{"text": "...", "title": "..."}]}'
             )
         titles = model_input["title"].tolist() if "title" in columns else [None] * len(texts)
-    elif isinstance(model_input, (list, tuple, np.ndarray, pd.Series)):
-        texts, titles = [], []
-        for item in model_input:
-            if isinstance(item, dict):
-                texts.append(item.get("text"))
-                titles.append(item.get("title"))
-            else:
-                texts.append(item)
-                titles.append(None)
-    elif isinstance(model_input, str):
-        texts, titles = [model_input], [None]
-    elif isinstance(model_input, dict):
-        return to_frame(pd.DataFrame(model_input if "text" in model_input else {"text": [None]}))
-    else:
-        raise InvalidReviews(f"unsupported input type {type(model_input).__name__}")
+        return texts, titles
+    raise InvalidReviews(f"unsupported input type {type(model_input).__name__}")
 
+
+def parse_reviews(model_input: object) -> Reviews:
+    """Validate any accepted request shape; every problem found is named in one line."""
+    texts, titles = _fields(model_input)
     if not texts:
         raise InvalidReviews("the request has no reviews")
     problems: list[str] = []
@@ -90,18 +104,15 @@ def to_frame(model_input: object) -> pd.DataFrame:
         more = len(problems) - MAX_REPORTED_PROBLEMS
         shown = "; ".join(problems[:MAX_REPORTED_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
         raise InvalidReviews(shown)
-    return pd.DataFrame({"title": clean_titles, "text": clean_texts})
+    return Reviews(clean_titles, clean_texts)
 
 
 def format_predictions(proba: np.ndarray, classes: Sequence[str]) -> list[dict]:
-    best = proba.argmax(axis=1)
+    best = proba.argmax(axis=1).tolist()
+    rounded = np.round(proba, 6).tolist()
     return [
-        {
-            "label": classes[k],
-            "probability": round(float(row[k]), 6),
-            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)},
-        }
-        for row, k in zip(proba, best, strict=True)
+        {"label": classes[k], "probability": row[k], "probabilities": dict(zip(classes, row, strict=True))}
+        for row, k in zip(rounded, best, strict=True)
     ]
 
 
@@ -110,71 +121,54 @@ try:
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
-    def _harden_scoring_server() -> None:
-        """Make every bad request to `mlflow models serve` a short 4xx without a stack trace.
-
-        Gaps in MLflow's scoring server that no model code can reach, because they happen
-        before or around `predict`: a missing Content-Type is a 500; deeply nested JSON raises a
-        RecursionError, also a 500; a CSV body is parsed with dtypes taken from the signature,
-        which a type-hint signature does not have, and that failure is a 400 carrying the
-        Python traceback; and each prediction error is prefixed with the repr of the whole
-        request, which for a megabyte review is a megabyte of echo. The scoring server looks up
-        `invocations` at call time, so wrapping it here, in the serving process only, fixes all
-        of them in one place without forking MLflow.
-        """
-        from mlflow.pyfunc import scoring_server
-        from mlflow.pyfunc.scoring_server import InvocationsResponse, MlflowInvalidInputException
-
-        invocations = scoring_server.invocations
-        if getattr(invocations, "hardened", False):
-            return
-
-        def guarded(data, content_type, model, input_schema):
-            if not content_type:
-                return InvocationsResponse(
-                    "a Content-Type header is required; send application/json", 415, "text/plain")
-            try:
-                # The type-hint signature has no column schema to parse with; the model
-                # validates what it receives itself.
-                return invocations(data, content_type, model, None)
-            except RecursionError:
-                raise MlflowInvalidInputException("JSON nested too deeply") from None
-            except MlflowException as exc:
-                message = exc.message or "invalid input"
-                if message.startswith("Failed to predict data") and "\nError: " in message:
-                    message = message.split("\nError: ", 1)[1]
-                if "stack_trace" in exc.json_kwargs:
-                    raise MlflowInvalidInputException(message.splitlines()[0]) from None
-                exc.message = message
-                raise
-
-        guarded.hardened = True
-        scoring_server.invocations = guarded
-
     class SentimentModel(mlflow.pyfunc.PythonModel):
         """Raw review text in, label and class probabilities out."""
 
         def load_context(self, context):
             import joblib
 
-            _harden_scoring_server()
+            from . import server_patches
+            from .config import Settings
+            from .scoring import CompiledScorer, Uncompilable
+
+            server_patches.install()
+            settings = Settings()
 
             self.pipeline = joblib.load(context.artifacts["pipeline"])
             self.classes = [str(c) for c in self.pipeline.classes_]
+            self.scorer = None
+            if settings.serve_compiled:
+                try:
+                    self.scorer = CompiledScorer(self.pipeline)
+                except Uncompilable as exc:
+                    _log.warning("serving through the sklearn pipeline: %s", exc)
+            if settings.serve_freeze_heap and server_patches.in_scoring_server():
+                server_patches.freeze_loaded_heap()
+
+        def __getstate__(self):
+            # MLflow runs the input example through load_context before it pickles this
+            # object; what load_context builds comes from the artifact, so it is not pickled
+            # (the scorer's caches are closures, and the pipeline would be stored twice).
+            return {}
+
+        def _predict_proba(self, reviews: Reviews) -> np.ndarray:
+            if self.scorer is not None:
+                return self.scorer.predict_proba(reviews.titles, reviews.texts)
+            return self.pipeline.predict_proba(reviews.frame())
 
         # A type hint (not a column schema) makes the scoring server hand over the JSON
         # "inputs" list untouched: a column schema would cast null to the string "None" and
         # reject a plain list of strings before this code could explain what is wrong.
         def predict(self, context, model_input: list[Any], params=None) -> list[dict[str, Any]]:
             try:
-                frame = to_frame(model_input)
+                reviews = parse_reviews(model_input)
             except InvalidReviews as exc:
                 raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
             try:
-                proba = self.pipeline.predict_proba(frame)
+                proba = self._predict_proba(reviews)
             except Exception:
                 # A bug, not bad input: full trace in the server log, none in the response.
-                _log.exception("prediction failed for %d review(s)", len(frame))
+                _log.exception("prediction failed for %d review(s)", len(reviews.texts))
                 raise MlflowException("prediction failed; see the model server log",
                                       error_code=INTERNAL_ERROR) from None
             return format_predictions(proba, self.classes)

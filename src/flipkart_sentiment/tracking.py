@@ -46,7 +46,9 @@ def log_pipeline_model(pipeline, name: str = "model"):
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
+    # uvloop and httptools: uvicorn's fast loop and parser for `mlflow models serve`.
     return [
         f"{dist}=={version(dist)}"
-        for dist in ("mlflow", "scikit-learn", "nltk", "pandas", "numpy", "joblib", "pydantic-settings")
+        for dist in ("mlflow", "scikit-learn", "nltk", "pandas", "numpy", "joblib", "pydantic-settings",
+                     "uvloop", "httptools")
     ]

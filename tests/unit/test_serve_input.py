@@ -2,17 +2,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flipkart_sentiment.serve import MAX_TEXT_CHARS, InvalidReviews, format_predictions, to_frame
+from flipkart_sentiment.serve import MAX_TEXT_CHARS, InvalidReviews, format_predictions, parse_reviews
 
 
 def test_list_of_strings_and_records_are_accepted():
-    frame = to_frame(["good", {"title": "Nice", "text": "ok"}, {"text": "bad", "title": None}])
-    assert frame.to_dict("list") == {"title": ["", "Nice", ""], "text": ["good", "ok", "bad"]}
+    reviews = parse_reviews(["good", {"title": "Nice", "text": "ok"}, {"text": "bad", "title": None}])
+    assert reviews.titles == ["", "Nice", ""]
+    assert reviews.texts == ["good", "ok", "bad"]
+    assert reviews.frame().to_dict("list") == {"title": ["", "Nice", ""], "text": ["good", "ok", "bad"]}
 
 
 def test_dataframe_with_text_column_or_single_column():
-    assert to_frame(pd.DataFrame({"text": ["a"]}))["text"].tolist() == ["a"]
-    assert to_frame(pd.DataFrame({0: ["a"]}))["text"].tolist() == ["a"]
+    assert parse_reviews(pd.DataFrame({"text": ["a"]})).texts == ["a"]
+    assert parse_reviews(pd.DataFrame({0: ["a"]})).texts == ["a"]
+    assert parse_reviews("just one").texts == ["just one"]
 
 
 @pytest.mark.parametrize("bad,reason", [
@@ -31,13 +34,13 @@ def test_dataframe_with_text_column_or_single_column():
 ])
 def test_bad_input_gets_one_line_reason(bad, reason):
     with pytest.raises(InvalidReviews, match=reason) as err:
-        to_frame(bad)
+        parse_reviews(bad)
     assert "\n" not in str(err.value)
 
 
 def test_many_problems_are_summarised():
     with pytest.raises(InvalidReviews, match="and 2 more"):
-        to_frame([None] * 5)
+        parse_reviews([None] * 5)
 
 
 def test_predictions_carry_label_and_all_probabilities():

@@ -1,0 +1,221 @@
+"""The serving predict path: a fitted pipeline compiled into lookup tables and arrays.
+
+``pipeline.predict_proba`` on one review spends most of its time outside the arithmetic: a
+DataFrame, sklearn's per-call validation, the analyzers run once per vectorizer (``clean`` runs
+twice on the text), and a scipy matrix per block. ``CompiledScorer`` reads the fitted
+vocabularies, idf weights and coefficients once, cleans each field once, caches the character
+n-gram ids of each word (``char_wb`` n-grams never cross a word boundary, so a word always gives
+the same ids) and computes the same TF-IDF rows and softmax with a handful of numpy calls per
+batch. It returns the probabilities of ``pipeline.predict_proba`` to float rounding (the
+pipeline computes features in float32, this in float64); tests/unit/test_scoring.py checks that
+on every review of the data set and on generated text.
+
+A pipeline it does not recognise raises ``Uncompilable``; the model then serves through
+``pipeline.predict_proba`` unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from .text import clean, clean_clauses, strip_clause_marks
+
+# Distinct words whose character n-gram ids are kept. Review vocabularies are small (about
+# 6k distinct cleaned words in the data set); the bound only matters for hostile input.
+CHAR_CACHE_WORDS = 200_000
+# Distinct raw titles whose ids are kept: Flipkart titles are mostly preset phrases ("Wonderful",
+# "Must buy!"), 193 distinct ones in 8.5k reviews.
+TITLE_CACHE = 20_000
+
+
+class Uncompilable(ValueError):
+    """The pipeline has a part the compiled path does not implement."""
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One fitted TF-IDF vectorizer: which field it reads and how it maps text to ids."""
+
+    column: str                  # "text" or "title"
+    preprocess: Callable[[object], str]  # the vectorizer's preprocessor: clean or clean_clauses
+    ids: Callable[[str], list[int]]  # cleaned text -> vocabulary ids, one per occurrence
+    idf: np.ndarray              # (n_features,)
+    sublinear_tf: bool
+    offset: int                  # first column of this block in the stacked feature matrix
+
+
+def _word_ids(vectorizer: TfidfVectorizer) -> Callable[[str], list[int]]:
+    tokenizer = vectorizer.tokenizer
+    vocabulary = vectorizer.vocabulary_
+    min_n, max_n = vectorizer.ngram_range
+    get = vocabulary.get
+
+    def ids(cleaned: str) -> list[int]:
+        tokens = tokenizer(cleaned)
+        out: list[int] = []
+        for n in range(min_n, max_n + 1):
+            if n == 1:
+                grams = tokens
+            elif n == 2:
+                grams = [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+            else:
+                grams = [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+            out += [i for i in map(get, grams) if i is not None]
+        return out
+
+    return ids
+
+
+def char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """sklearn's ``char_wb`` n-grams of one word: padded with a space on each side, and a word
+    shorter than n counted once as a whole."""
+    padded = f" {word} "
+    length = len(padded)
+    grams = []
+    for n in range(min_n, max_n + 1):
+        if length <= n:
+            grams.append(padded)
+            break
+        grams += [padded[i:i + n] for i in range(length - n + 1)]
+    return grams
+
+
+def _char_ids(vectorizer: TfidfVectorizer) -> Callable[[str], list[int]]:
+    vocabulary = vectorizer.vocabulary_
+    min_n, max_n = vectorizer.ngram_range
+    get = vocabulary.get
+
+    @lru_cache(maxsize=CHAR_CACHE_WORDS)
+    def word_ids(word: str) -> tuple[int, ...]:
+        return tuple(i for i in map(get, char_wb_ngrams(word, min_n, max_n)) if i is not None)
+
+    def ids(cleaned: str) -> list[int]:
+        out: list[int] = []
+        for word in cleaned.split():
+            out += word_ids(word)
+        return out
+
+    return ids
+
+
+def _compile_block(vectorizer: object, column: str, offset: int) -> _Block:
+    if not isinstance(vectorizer, TfidfVectorizer):
+        raise Uncompilable(f"{type(vectorizer).__name__} is not a TfidfVectorizer")
+    if vectorizer.preprocessor not in (clean, clean_clauses):
+        raise Uncompilable("the vectorizer's preprocessor is not text.clean or text.clean_clauses")
+    if vectorizer.norm != "l2" or not vectorizer.use_idf:
+        raise Uncompilable("only l2-normalised TF-IDF is compiled")
+    if vectorizer.analyzer == "char_wb":
+        ids = _char_ids(vectorizer)
+    elif vectorizer.analyzer == "word" and callable(vectorizer.tokenizer) \
+            and vectorizer.stop_words is None:
+        ids = _word_ids(vectorizer)
+    else:
+        raise Uncompilable(f"analyzer {vectorizer.analyzer!r} is not compiled")
+    return _Block(column, vectorizer.preprocessor, ids, np.asarray(vectorizer.idf_, dtype=np.float64),
+                  bool(vectorizer.sublinear_tf), offset)
+
+
+class CompiledScorer:
+    """``predict_proba`` of a fitted ``model.build_pipeline`` pipeline, for lists of reviews."""
+
+    def __init__(self, pipeline) -> None:
+        features = pipeline.named_steps.get("features")
+        classifier = pipeline.named_steps.get("classifier")
+        transformers = getattr(features, "transformers_", None)
+        if not transformers:
+            raise Uncompilable("the pipeline has no fitted ColumnVectorizers step")
+
+        # PriorShiftClassifier wraps the LogisticRegression and re-weights its probabilities.
+        weights = getattr(classifier, "class_weights_", None)
+        linear = getattr(classifier, "estimator_", classifier)
+        if not isinstance(linear, LogisticRegression) or len(linear.classes_) < 3:
+            raise Uncompilable("the classifier is not a multinomial LogisticRegression")
+        self.classes = [str(c) for c in classifier.classes_]
+        self.class_weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+
+        self.blocks: list[_Block] = []
+        offset = 0
+        for _, vectorizer, column in transformers:
+            block = _compile_block(vectorizer, column, offset)
+            self.blocks.append(block)
+            offset += len(block.idf)
+        # Per field: raw value -> one id sequence per block reading it. Titles repeat, so their
+        # ids are cached whole; texts are cleaned once per preprocessor for the blocks using it.
+        self._text_groups: dict[Callable, list[_Block]] = {}
+        for block in self.blocks:
+            if block.column == "text":
+                self._text_groups.setdefault(block.preprocess, []).append(block)
+        self._title_blocks = [b for b in self.blocks if b.column == "title"]
+        title_blocks = self._title_blocks
+
+        @lru_cache(maxsize=TITLE_CACHE)
+        def title_ids(raw: str) -> tuple[list[int], ...]:
+            return tuple(b.ids(b.preprocess(raw)) for b in title_blocks)
+
+        self._title_ids = title_ids
+        if offset != linear.coef_.shape[1]:
+            raise Uncompilable("the feature blocks do not add up to the classifier's inputs")
+        # Rows of feature weights, so a gather by feature id gives every class at once.
+        self.coef_t = np.ascontiguousarray(linear.coef_.T, dtype=np.float64)
+        self.intercept = np.asarray(linear.intercept_, dtype=np.float64)
+
+    def predict_proba(self, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        n = len(texts)
+        found_per_block: list[tuple[_Block, list]] = []
+        cleaned: dict[Callable, list[str]] = {}
+        if clean_clauses in self._text_groups:
+            cleaned[clean_clauses] = list(map(clean_clauses, texts))
+            if clean in self._text_groups:
+                cleaned[clean] = list(map(strip_clause_marks, cleaned[clean_clauses]))
+        for preprocess, blocks in self._text_groups.items():
+            if preprocess not in cleaned:
+                cleaned[preprocess] = list(map(preprocess, texts))
+            found_per_block += [(b, list(map(b.ids, cleaned[preprocess]))) for b in blocks]
+        if self._title_blocks:
+            per_title = list(map(self._title_ids, titles))
+            found_per_block += [(b, [ids[k] for ids in per_title])
+                                for k, b in enumerate(self._title_blocks)]
+
+        rows_all, cols_all, vals_all = [], [], []
+        for block, found in found_per_block:
+            lengths = np.fromiter(map(len, found), dtype=np.int64, count=n)
+            total = int(lengths.sum())
+            if total == 0:
+                continue
+            cols = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=total)
+            rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+            # Term counts per (row, feature): unique pairs of a combined key.
+            width = len(block.idf)
+            keys, counts = np.unique(rows * width + cols, return_counts=True)
+            rows_u, cols_u = np.divmod(keys, width)
+            tf = counts.astype(np.float64)
+            if block.sublinear_tf:
+                tf = np.log(tf) + 1.0
+            values = tf * block.idf[cols_u]
+            norms = np.sqrt(np.bincount(rows_u, weights=values * values, minlength=n))
+            values /= norms[rows_u]
+            rows_all.append(rows_u)
+            cols_all.append(cols_u + block.offset)
+            vals_all.append(values)
+
+        decision = np.tile(self.intercept, (n, 1))
+        if rows_all:
+            rows = np.concatenate(rows_all)
+            weighted = self.coef_t[np.concatenate(cols_all)] * np.concatenate(vals_all)[:, None]
+            for k in range(decision.shape[1]):
+                decision[:, k] += np.bincount(rows, weights=weighted[:, k], minlength=n)
+        decision -= decision.max(axis=1, keepdims=True)
+        proba = np.exp(decision)
+        proba /= proba.sum(axis=1, keepdims=True)
+        if self.class_weights is not None:
+            proba *= self.class_weights
+            proba /= proba.sum(axis=1, keepdims=True)
+        return proba

@@ -1,0 +1,84 @@
+"""Fixes to MLflow's scoring server (`mlflow models serve`), installed by the model at load time.
+
+They fix what no model code can reach, because it happens before, around or after `predict`.
+The scoring server looks up `invocations` and `predictions_to_json` at call time, so replacing
+them in the serving process fixes each in one place without forking MLflow:
+
+- errors: a missing Content-Type is a 500; deeply nested JSON raises a RecursionError, also a
+  500; a CSV body is parsed with dtypes taken from the signature, which a type-hint signature
+  does not have, and that failure is a 400 carrying the Python traceback; each prediction error
+  is prefixed with the repr of the whole request (for a megabyte review, a megabyte of echo).
+- speed: the response is written with `json.dump`, which always takes the pure-Python encoder;
+  `json.dumps` of the same object with the same encoder class takes the C one and returns the
+  same text (tests/unit/test_server_patches.py). For a 100-review answer that was about 40 % of
+  the request's time in-process.
+- pauses: a full garbage collection walks every object the worker has (MLflow, pandas, sklearn,
+  the model: about 240k), and paused requests for about 100 ms at a time. `freeze_loaded_heap`
+  moves what is alive after loading out of the collector's reach (gc.freeze), so collections
+  only walk what requests allocate.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import scoring_server
+from mlflow.pyfunc.scoring_server import InvocationsResponse, MlflowInvalidInputException
+from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
+
+
+def in_scoring_server() -> bool:
+    """True in a worker of `mlflow models serve` (its app reads the model path from here)."""
+    return bool(os.environ.get(scoring_server._SERVER_MODEL_PATH))
+
+
+def install() -> None:
+    """Install both replacements; a second call does nothing."""
+    if not getattr(scoring_server.invocations, "patched", False):
+        scoring_server.invocations = _guarded(scoring_server.invocations)
+    if not getattr(scoring_server.predictions_to_json, "patched", False):
+        scoring_server.predictions_to_json = _fast_json(scoring_server.predictions_to_json)
+
+
+def freeze_loaded_heap() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def _guarded(invocations):
+    def guarded(data, content_type, model, input_schema):
+        if not content_type:
+            return InvocationsResponse(
+                "a Content-Type header is required; send application/json", 415, "text/plain")
+        try:
+            # The type-hint signature has no column schema to parse with; the model
+            # validates what it receives itself.
+            return invocations(data, content_type, model, None)
+        except RecursionError:
+            raise MlflowInvalidInputException("JSON nested too deeply") from None
+        except MlflowException as exc:
+            message = exc.message or "invalid input"
+            if message.startswith("Failed to predict data") and "\nError: " in message:
+                message = message.split("\nError: ", 1)[1]
+            if "stack_trace" in exc.json_kwargs:
+                raise MlflowInvalidInputException(message.splitlines()[0]) from None
+            exc.message = message
+            raise
+
+    guarded.patched = True
+    return guarded
+
+
+def _fast_json(predictions_to_json):
+    def fast_predictions_to_json(raw_predictions, output, metadata=None):
+        if metadata:  # never passed by the scoring server; MLflow's own checks apply
+            return predictions_to_json(raw_predictions, output, metadata)
+        predictions = _get_jsonable_obj(raw_predictions, pandas_orient="records")
+        output.write(json.dumps({"predictions": predictions}, cls=NumpyEncoder))
+
+    fast_predictions_to_json.patched = True
+    fast_predictions_to_json.original = predictions_to_json
+    return fast_predictions_to_json
