@@ -111,6 +111,33 @@ def params_named(name: str):
     raise KeyError(name)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / ticks
+
+
+def wait_quiet(pid: int, timeout: float = 90, busy: float = 0.05, calm_samples: int = 3) -> float:
+    """Wait until a server's process tree stops using CPU after it answers its health check
+    (MLflow's server keeps migrating and starting its job runner for a while), so the first
+    measurement does not share the cores with it. Returns the seconds waited."""
+    clock = timer()
+    last, calm = tree_cpu_seconds(pid), 0
+    while clock() < timeout and calm < calm_samples:
+        time.sleep(1)
+        now = tree_cpu_seconds(pid)
+        calm = calm + 1 if now - last < busy else 0
+        last = now
+    return clock()
+
+
 @contextmanager
 def mlflow_server(workdir: Path):
     """A throwaway MLflow tracking server (sqlite, proxied artifacts) on a free port."""
@@ -122,6 +149,7 @@ def mlflow_server(workdir: Path):
     with process(mlflow_server_cmd(workdir, port), log) as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", 120, proc, log)
+        wait_quiet(proc.pid)
         yield url
 
 
@@ -138,6 +166,7 @@ def prefect_server(workdir: Path):
     with process(cmd, log, env) as proc:
         api = f"http://127.0.0.1:{port}/api"
         wait_http(f"{api}/health", 240, proc, log)
+        wait_quiet(proc.pid)
         yield {"api": api, "home": workdir}
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pstats
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from common import (
     table,
     timer,
     tree_memory_mb,
+    wait_quiet,
 )
 
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "5"))
@@ -107,7 +109,7 @@ def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: 
     from testlib_servers import free_port, model_server_cmd, process, wait_http
 
     port = free_port()
-    log = OUT / f"serve-{label}.log"
+    log = OUT / ("serve-" + re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-") + ".log")
     env = os.environ | {"MLFLOW_TRACKING_URI": tracking,
                         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                         **(extra_env or {})}
@@ -116,6 +118,7 @@ def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: 
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/ping", 300, proc, log)
         startup = started()
+        wait_quiet(proc.pid)
         probe = httpx.post(f"{url}/invocations", content=probe_body,
                            headers={"Content-Type": "application/json"}, timeout=30)
         assert probe.status_code == 200, probe.text[:500]
@@ -323,7 +326,7 @@ def render(r: dict) -> str:
            "Each row below the baseline adds one lever to the row above it; the last row takes "
            "one away from the production configuration.", "",
            table(["server", "workers", "conns", "req/s", "req/s vs baseline", "p50 ms", "p99 ms",
-                  "p99 vs baseline (lower is better)", "server RSS MB", "errors", "load 1/5/15"],
+                  "p99 improvement vs baseline", "server RSS MB", "errors", "load 1/5/15"],
                  rows), ""]
     rows = []
     bb = {x["connections"]: x for x in base["batch"]}

@@ -17,13 +17,14 @@ pytestmark = pytest.mark.quality
 
 OVERALL_TARGET = ev.OVERALL_TARGET  # 0.90
 CAPABILITY_TARGET = ev.CAPABILITY_TARGET  # 0.75
-OVERALL_FLOOR = 0.85  # reached: 0.872 (129/148)
-# Reached (see reports/quality.md): negation 0.86, intensifiers 0.90, hinglish 1.00,
-# emoji_only 1.00, typos 0.91, delivery_vs_product 0.81, counterfeit 1.00, neutral_mixed 0.44.
+OVERALL_FLOOR = 0.87  # reached: 0.885 (131/148)
+# Reached (see reports/quality.md): negation 0.95, intensifiers 0.95, hinglish 0.95,
+# emoji_only 1.00, typos 0.91, delivery_vs_product 0.81, counterfeit 1.00, neutral_mixed 0.44
+# (docs/model.md: why neutral/mixed stays low, and what was tried).
 # Every floor is >= CAPABILITY_TARGET except where the target is not reached.
 CAPABILITY_FLOORS = {
-    "negation": 0.80,
-    "intensifiers": 0.85,
+    "negation": 0.90,
+    "intensifiers": 0.90,
     "hinglish": 0.90,
     "emoji_only": 0.90,
     "typos": 0.85,
@@ -66,7 +67,7 @@ def test_capability_pass_rate(checklist_result, capability):
 
 
 def test_test_set_f1_does_not_regress(winner, quality_split):
-    """The winner on the held-out test split (0.876 weighted / 0.663 macro when written)."""
+    """The winner on the held-out test split (0.875 weighted / 0.658 macro when written)."""
     report = ev.evaluate_model(winner, quality_split.test, [])
     assert report.test_metrics["f1_weighted"] >= 0.865
     assert report.test_metrics["f1_macro"] >= 0.645

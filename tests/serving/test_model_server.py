@@ -87,3 +87,39 @@ def test_non_utf8_body_is_a_400(model_server):
     response = post(model_server, b'{"inputs": ["\xff\xfe bad bytes"]}')
     assert response.status_code == 400
     assert "Traceback" not in response.text
+
+
+@pytest.fixture(scope="module")
+def sklearn_path_server(mlflow_server, champion, tmp_path_factory):
+    """The same production model served with the compiled path switched off (the kill switch)."""
+    import os
+
+    from testlib_servers import VENV_BIN, free_port, model_server_cmd, process, wait_http
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("model-server-sklearn") / "server.log"
+    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_server["url"],
+                        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                        "SENTIMENT_SERVE_COMPILED": "false"}
+    with process(model_server_cmd("models:/flipkart-sentiment@production", port), log, env) as p:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/ping", 240, p, log)
+        yield {"url": url, "log": log}
+
+
+def test_compiled_path_answers_like_the_sklearn_pipeline(model_server, sklearn_path_server,
+                                                        data_path):
+    import pandas as pd
+
+    frame = pd.read_csv(data_path).dropna(subset=["Review text"]).sample(300, random_state=5)
+    reviews = [{"title": t if isinstance(t, str) else "", "text": x}
+               for t, x in zip(frame["Review Title"], frame["Review text"], strict=True)]
+    reviews += ["nyc 👍", "not good at all, bakwas", "Okay product, nothing special"]
+    fast = post(model_server, {"inputs": reviews})
+    slow = post(sklearn_path_server, {"inputs": reviews})
+    assert fast.status_code == slow.status_code == 200, (fast.text[:300], slow.text[:300])
+    for a, b in zip(fast.json()["predictions"], slow.json()["predictions"], strict=True):
+        assert a["label"] == b["label"]
+        for label, p in a["probabilities"].items():
+            assert p == pytest.approx(b["probabilities"][label], abs=1e-5)
+    assert "serving through the sklearn pipeline" not in model_server["log"].read_text()

@@ -82,3 +82,26 @@ def test_a_pipeline_it_does_not_know_is_refused(reviews):
     vectorizer.preprocessor = str.lower
     with pytest.raises(Uncompilable, match="preprocessor"):
         CompiledScorer(pipeline)
+
+
+@pytest.mark.parametrize("switch,compiled", [(None, True), ("false", False)])
+def test_the_pyfunc_serves_through_the_compiled_path_unless_switched_off(
+        fitted, tmp_path, monkeypatch, switch, compiled):
+    import joblib
+    import mlflow.pyfunc
+
+    from flipkart_sentiment.serve import SentimentModel
+
+    pipeline = fitted["title-text-chars-neg3-w1.5-C2-nb1.5"]
+    joblib.dump(pipeline, tmp_path / "pipeline.joblib")
+    mlflow.pyfunc.save_model(tmp_path / "model", python_model=SentimentModel(),
+                             artifacts={"pipeline": str(tmp_path / "pipeline.joblib")})
+    if switch is not None:
+        monkeypatch.setenv("SENTIMENT_SERVE_COMPILED", switch)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    assert (model.unwrap_python_model().scorer is not None) is compiled
+    out = model.predict(["not good at all", {"title": "Wonderful", "text": "nice shuttle"}])
+    expected = pipeline.predict_proba(pd.DataFrame({"title": ["", "Wonderful"],
+                                                    "text": ["not good at all", "nice shuttle"]}))
+    got = np.array([[p["probabilities"][c] for c in pipeline.classes_] for p in out])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
