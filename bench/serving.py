@@ -166,8 +166,11 @@ def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     import pandas as pd
     from mlflow.pyfunc import scoring_server
 
+    from flipkart_sentiment import server_patches
+
     mlflow.set_tracking_uri(tracking)
     seconds = 1.5 if QUICK else 4
+    server_patches.install()  # as in the server's workers, where the model installs them
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@production")
     bare = mlflow.pyfunc.load_model(f"models:/{BASELINE_MODEL}@production")
     model = pyfunc.unwrap_python_model()

@@ -42,11 +42,6 @@ class Settings(BaseSettings):
     min_improvement: float = Field(default=0.0, ge=0)
     # Seconds between retries of steps that talk to servers (MLflow, S3, Kubernetes).
     retry_delay_seconds: float = Field(default=10.0, ge=0)
-    # Serving, read by the model inside `mlflow models serve` (docs/serving.md): the compiled
-    # predict path (off: the sklearn pipeline answers, same probabilities, ~8x slower) and
-    # freezing the loaded heap out of the garbage collector's reach (off: ~100 ms pauses).
-    serve_compiled: bool = True
-    serve_freeze_heap: bool = True
     rollout_deployment: str | None = None
     rollout_namespace: str | None = None
 
@@ -76,6 +71,19 @@ class Settings(BaseSettings):
         if value not in PROFILES:
             raise ValueError(f"unknown search profile {value!r}; choose one of {sorted(PROFILES)}")
         return value
+
+
+class ServingSettings(BaseSettings):
+    """What the model reads inside `mlflow models serve` (docs/serving.md). A class of its own so
+    that a training variable set wrong in the server's environment cannot stop it loading."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_SERVE_", extra="ignore")
+
+    # Off: the sklearn pipeline answers (same probabilities, ~8x slower per review); a kill
+    # switch that needs no retraining.
+    compiled: bool = True
+    # Off: the loaded heap stays in the garbage collector's reach (~100 ms pauses under load).
+    freeze_heap: bool = True
 
 
 @lru_cache(maxsize=1)

@@ -24,15 +24,20 @@ from itertools import chain
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
+from .model import ColumnVectorizers, PriorShiftClassifier
 from .text import clean, clean_clauses, strip_clause_marks
 
 # Distinct words whose character n-gram ids are kept. Review vocabularies are small (about
-# 6k distinct cleaned words in the data set); the bound only matters for hostile input.
-CHAR_CACHE_WORDS = 200_000
+# 6k distinct cleaned words in the data set); the bounds only matter for hostile input, which
+# could otherwise fill the cache with 20,000-character "words".
+CHAR_CACHE_WORDS = 100_000
+CHAR_CACHE_MAX_WORD = 40
 # Distinct raw titles whose ids are kept: Flipkart titles are mostly preset phrases ("Wonderful",
 # "Must buy!"), 193 distinct ones in 8.5k reviews.
-TITLE_CACHE = 20_000
+TITLE_CACHE = 10_000
+TITLE_CACHE_MAX_CHARS = 200
 
 
 class Uncompilable(ValueError):
@@ -92,14 +97,15 @@ def _char_ids(vectorizer: TfidfVectorizer) -> Callable[[str], list[int]]:
     min_n, max_n = vectorizer.ngram_range
     get = vocabulary.get
 
-    @lru_cache(maxsize=CHAR_CACHE_WORDS)
     def word_ids(word: str) -> tuple[int, ...]:
         return tuple(i for i in map(get, char_wb_ngrams(word, min_n, max_n)) if i is not None)
+
+    cached_word_ids = lru_cache(maxsize=CHAR_CACHE_WORDS)(word_ids)
 
     def ids(cleaned: str) -> list[int]:
         out: list[int] = []
         for word in cleaned.split():
-            out += word_ids(word)
+            out += cached_word_ids(word) if len(word) <= CHAR_CACHE_MAX_WORD else word_ids(word)
         return out
 
     return ids
@@ -108,10 +114,13 @@ def _char_ids(vectorizer: TfidfVectorizer) -> Callable[[str], list[int]]:
 def _compile_block(vectorizer: object, column: str, offset: int) -> _Block:
     if not isinstance(vectorizer, TfidfVectorizer):
         raise Uncompilable(f"{type(vectorizer).__name__} is not a TfidfVectorizer")
+    if column not in ("text", "title"):
+        raise Uncompilable(f"a block reads column {column!r}; requests have text and title")
     if vectorizer.preprocessor not in (clean, clean_clauses):
         raise Uncompilable("the vectorizer's preprocessor is not text.clean or text.clean_clauses")
-    if vectorizer.norm != "l2" or not vectorizer.use_idf:
-        raise Uncompilable("only l2-normalised TF-IDF is compiled")
+    if vectorizer.norm != "l2" or not vectorizer.use_idf or vectorizer.binary \
+            or vectorizer.input != "content":
+        raise Uncompilable("only l2-normalised TF-IDF of term counts over text content is compiled")
     if vectorizer.analyzer == "char_wb":
         ids = _char_ids(vectorizer)
     elif vectorizer.analyzer == "word" and callable(vectorizer.tokenizer) \
@@ -123,49 +132,62 @@ def _compile_block(vectorizer: object, column: str, offset: int) -> _Block:
                   bool(vectorizer.sublinear_tf), offset)
 
 
+def _linear_part(classifier: object) -> tuple[LogisticRegression, np.ndarray | None]:
+    """The fitted multinomial LogisticRegression, and the prior-shift class weights if any."""
+    if isinstance(classifier, PriorShiftClassifier):
+        linear, weights = classifier.estimator_, np.asarray(classifier.class_weights_, dtype=float)
+    else:
+        linear, weights = classifier, None
+    if not isinstance(linear, LogisticRegression) or len(linear.classes_) < 3:
+        raise Uncompilable("the classifier is not a multinomial LogisticRegression")
+    return linear, weights
+
+
 class CompiledScorer:
     """``predict_proba`` of a fitted ``model.build_pipeline`` pipeline, for lists of reviews."""
 
     def __init__(self, pipeline) -> None:
-        features = pipeline.named_steps.get("features")
-        classifier = pipeline.named_steps.get("classifier")
-        transformers = getattr(features, "transformers_", None)
-        if not transformers:
-            raise Uncompilable("the pipeline has no fitted ColumnVectorizers step")
+        try:
+            self._compile(pipeline)
+        except (AttributeError, KeyError, TypeError) as exc:  # unfitted, or another shape
+            raise Uncompilable(f"not a fitted build_pipeline pipeline: {exc}") from exc
 
-        # PriorShiftClassifier wraps the LogisticRegression and re-weights its probabilities.
-        weights = getattr(classifier, "class_weights_", None)
-        linear = getattr(classifier, "estimator_", classifier)
-        if not isinstance(linear, LogisticRegression) or len(linear.classes_) < 3:
-            raise Uncompilable("the classifier is not a multinomial LogisticRegression")
-        self.classes = [str(c) for c in classifier.classes_]
-        self.class_weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    def _compile(self, pipeline) -> None:
+        if not isinstance(pipeline, Pipeline) or list(pipeline.named_steps) != ["features",
+                                                                                "classifier"]:
+            raise Uncompilable("the pipeline's steps are not exactly features -> classifier")
+        features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
+        if not isinstance(features, ColumnVectorizers):
+            raise Uncompilable("the features step is not ColumnVectorizers")
+        linear, self.class_weights = _linear_part(classifier)
 
         self.blocks: list[_Block] = []
         offset = 0
-        for _, vectorizer, column in transformers:
+        for _, vectorizer, column in features.transformers_:
             block = _compile_block(vectorizer, column, offset)
             self.blocks.append(block)
             offset += len(block.idf)
-        # Per field: raw value -> one id sequence per block reading it. Titles repeat, so their
-        # ids are cached whole; texts are cleaned once per preprocessor for the blocks using it.
-        self._text_groups: dict[Callable, list[_Block]] = {}
-        for block in self.blocks:
-            if block.column == "text":
-                self._text_groups.setdefault(block.preprocess, []).append(block)
-        self._title_blocks = [b for b in self.blocks if b.column == "title"]
-        title_blocks = self._title_blocks
-
-        @lru_cache(maxsize=TITLE_CACHE)
-        def title_ids(raw: str) -> tuple[list[int], ...]:
-            return tuple(b.ids(b.preprocess(raw)) for b in title_blocks)
-
-        self._title_ids = title_ids
         if offset != linear.coef_.shape[1]:
             raise Uncompilable("the feature blocks do not add up to the classifier's inputs")
         # Rows of feature weights, so a gather by feature id gives every class at once.
         self.coef_t = np.ascontiguousarray(linear.coef_.T, dtype=np.float64)
         self.intercept = np.asarray(linear.intercept_, dtype=np.float64)
+
+        # Texts are cleaned once per preprocessor, for all the blocks that use it.
+        self._text_groups: dict[Callable, list[_Block]] = {}
+        for block in self.blocks:
+            if block.column == "text":
+                self._text_groups.setdefault(block.preprocess, []).append(block)
+        # Titles repeat, so their ids (one sequence per title block) are cached whole.
+        self._title_blocks = [b for b in self.blocks if b.column == "title"]
+        title_blocks = self._title_blocks
+
+        def title_ids(raw: str) -> tuple[tuple[int, ...], ...]:
+            return tuple(tuple(b.ids(b.preprocess(raw))) for b in title_blocks)
+
+        cached_title_ids = lru_cache(maxsize=TITLE_CACHE)(title_ids)
+        self._title_ids = lambda raw: (cached_title_ids(raw) if len(raw) <= TITLE_CACHE_MAX_CHARS
+                                       else title_ids(raw))
 
     def predict_proba(self, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         n = len(texts)
@@ -192,7 +214,7 @@ class CompiledScorer:
                 continue
             cols = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=total)
             rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-            # Term counts per (row, feature): unique pairs of a combined key.
+            # One key per (row, feature) pair, so np.unique counts each term in each review.
             width = len(block.idf)
             keys, counts = np.unique(rows * width + cols, return_counts=True)
             rows_u, cols_u = np.divmod(keys, width)

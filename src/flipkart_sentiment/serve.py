@@ -19,6 +19,8 @@ import pandas as pd
 _log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 20_000
+# One request is scored in one go; a bound keeps one client from holding a worker for long.
+MAX_REVIEWS = 10_000
 MAX_REPORTED_PROBLEMS = 3
 
 
@@ -92,6 +94,9 @@ def parse_reviews(model_input: object) -> Reviews:
     texts, titles = _fields(model_input)
     if not texts:
         raise InvalidReviews("the request has no reviews")
+    if len(texts) > MAX_REVIEWS:
+        raise InvalidReviews(f"the request has {len(texts)} reviews; send at most {MAX_REVIEWS} "
+                             "per request")
     problems: list[str] = []
     clean_texts, clean_titles = [], []
     for i, (text, title) in enumerate(zip(texts, titles, strict=True)):
@@ -128,22 +133,29 @@ try:
             import joblib
 
             from . import server_patches
-            from .config import Settings
+            from .config import ServingSettings
             from .scoring import CompiledScorer, Uncompilable
 
-            server_patches.install()
-            settings = Settings()
+            serving = server_patches.in_scoring_server()
+            if serving:
+                server_patches.install()
+                server_patches.log_to_stderr(logging.getLogger(__package__))
+            settings = ServingSettings()
 
             self.pipeline = joblib.load(context.artifacts["pipeline"])
             self.classes = [str(c) for c in self.pipeline.classes_]
             self.scorer = None
-            if settings.serve_compiled:
+            path = "sklearn pipeline (SENTIMENT_SERVE_COMPILED=false)"
+            if settings.compiled:
                 try:
                     self.scorer = CompiledScorer(self.pipeline)
+                    path = f"compiled ({len(self.scorer.coef_t):,} features)"
                 except Uncompilable as exc:
-                    _log.warning("serving through the sklearn pipeline: %s", exc)
-            if settings.serve_freeze_heap and server_patches.in_scoring_server():
-                server_patches.freeze_loaded_heap()
+                    path = f"sklearn pipeline, not compilable: {exc}"
+            if serving:
+                if settings.freeze_heap:
+                    server_patches.freeze_loaded_heap()
+                _log.info("predict path: %s; heap frozen: %s", path, settings.freeze_heap)
 
         def __getstate__(self):
             # MLflow runs the input example through load_context before it pickles this

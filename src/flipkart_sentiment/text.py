@@ -149,10 +149,26 @@ def strip_clause_marks(cleaned_clauses: str) -> str:
     return " ".join(w for w in cleaned_clauses.split() if w[0] not in CLAUSE_MARKS)
 
 
-@lru_cache(maxsize=100_000)
+# No real word is longer; longer "words" (hostile input) are stemmed without the cache, so they
+# cannot fill it with 20,000-character keys.
+MAX_CACHED_WORD = 40
+
+
+def _stem(word: str) -> str:
+    return _stemmer.stem(SLANG.get(word, word))
+
+
+_stem_cached = lru_cache(maxsize=100_000)(_stem)
+
+
 def stem(word: str) -> str:
     """Porter stem with a cache: review vocabularies are small and very repetitive."""
-    return _stemmer.stem(SLANG.get(word, word))
+    return _stem_cached(word) if len(word) <= MAX_CACHED_WORD else _stem(word)
+
+
+stem.cache_info = _stem_cached.cache_info  # type: ignore[attr-defined]
+stem.cache_clear = _stem_cached.cache_clear  # type: ignore[attr-defined]
+stem.__wrapped__ = _stem  # type: ignore[attr-defined]
 
 
 def tokenize(cleaned: str) -> list[str]:

@@ -44,11 +44,15 @@ def log_pipeline_model(pipeline, name: str = "model"):
 
 
 def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    # uvloop and httptools: uvicorn's fast loop and parser for `mlflow models serve`.
-    return [
-        f"{dist}=={version(dist)}"
-        for dist in ("mlflow", "scikit-learn", "nltk", "pandas", "numpy", "joblib", "pydantic-settings",
-                     "uvloop", "httptools")
-    ]
+    pins = [f"{dist}=={version(dist)}" for dist in (
+        "mlflow", "scikit-learn", "nltk", "pandas", "numpy", "joblib", "pydantic-settings")]
+    # uvicorn's fast loop and parser for `mlflow models serve` (docs/serving.md): optional, and
+    # uvloop does not exist on Windows.
+    for dist, marker in (("uvloop", "; sys_platform != 'win32'"), ("httptools", "")):
+        try:
+            pins.append(f"{dist}=={version(dist)}{marker}")
+        except PackageNotFoundError:
+            pass
+    return pins

@@ -122,4 +122,6 @@ def test_compiled_path_answers_like_the_sklearn_pipeline(model_server, sklearn_p
         assert a["label"] == b["label"]
         for label, p in a["probabilities"].items():
             assert p == pytest.approx(b["probabilities"][label], abs=1e-5)
-    assert "serving through the sklearn pipeline" not in model_server["log"].read_text()
+    assert "predict path: compiled" in model_server["log"].read_text()
+    assert "predict path: sklearn pipeline (SENTIMENT_SERVE_COMPILED=false)" in \
+        sklearn_path_server["log"].read_text()

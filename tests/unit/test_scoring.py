@@ -59,13 +59,27 @@ review_text = st.lists(st.sampled_from(PIECES), min_size=1, max_size=40).map("".
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(review_text, min_size=1, max_size=8),
-       titles=st.lists(review_text, min_size=8, max_size=8))
-def test_compiled_scorer_matches_on_generated_text(fitted, texts, titles):
-    pipeline = fitted["title-text-chars-neg3-w1.5-C2-nb1.5"]
+       titles=st.lists(review_text, min_size=8, max_size=8), name=st.sampled_from(COMPILED))
+def test_compiled_scorer_matches_on_generated_text(fitted, texts, titles, name):
+    pipeline = fitted[name]
     titles = titles[:len(texts)]
     expected = pipeline.predict_proba(pd.DataFrame({"title": titles, "text": texts}))
     got = CompiledScorer(pipeline).predict_proba(titles, texts)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
+def test_long_words_and_titles_score_like_the_pipeline_without_filling_the_caches(fitted):
+    from flipkart_sentiment import scoring
+
+    pipeline = fitted["title-text-chars-neg3-w1.5-C2-nb1.5"]
+    scorer = CompiledScorer(pipeline)
+    long_words = ["good" + "xy" * 30 + str(i) for i in range(50)]  # > CHAR_CACHE_MAX_WORD
+    texts = [f"{w} worst {w}" for w in long_words]
+    titles = ["Nice " * 60] * len(texts)  # > TITLE_CACHE_MAX_CHARS
+    expected = pipeline.predict_proba(pd.DataFrame({"title": titles, "text": texts}))
+    np.testing.assert_allclose(scorer.predict_proba(titles, texts), expected, atol=TOLERANCE)
+    assert len(long_words[0]) > scoring.CHAR_CACHE_MAX_WORD
+    assert len(titles[0]) > scoring.TITLE_CACHE_MAX_CHARS
 
 
 @pytest.mark.parametrize("word", ["a", "ab", "abc", "good", "excellent"])
@@ -74,14 +88,54 @@ def test_char_ngrams_are_sklearns(word):
     assert sorted(char_wb_ngrams(word, 2, 5)) == sorted(vectorizer.build_analyzer()(word))
 
 
-def test_a_pipeline_it_does_not_know_is_refused(reviews):
-    pipeline = build_pipeline(CANDIDATES["seed-recipe"])
+def _small_fit(reviews):
     fit = reviews.head(500)
-    pipeline.fit(fit, fit["label"])
-    vectorizer = pipeline.named_steps["features"].transformers_[0][1]
-    vectorizer.preprocessor = str.lower
-    with pytest.raises(Uncompilable, match="preprocessor"):
+    pipeline = build_pipeline(CANDIDATES["title-text-neg3-w1.5-C4"])
+    return pipeline.fit(fit, fit["label"])
+
+
+def _other_preprocessor(p):
+    p.named_steps["features"].transformers_[0][1].preprocessor = str.lower
+
+
+def _binary_counts(p):
+    p.named_steps["features"].transformers_[0][1].binary = True
+
+
+def _unknown_column(p):
+    name, vectorizer, _ = p.named_steps["features"].transformers_[1]
+    p.named_steps["features"].transformers_[1] = (name, vectorizer, "summary")
+
+
+def _extra_step(p):
+    from sklearn.preprocessing import MaxAbsScaler
+
+    p.steps.insert(1, ("scale", MaxAbsScaler()))
+
+
+def _other_classifier(p):
+    from sklearn.naive_bayes import MultinomialNB
+
+    p.steps[-1] = ("classifier", MultinomialNB())
+
+
+@pytest.mark.parametrize("change,reason", [
+    (_other_preprocessor, "preprocessor"),
+    (_binary_counts, "term counts"),
+    (_unknown_column, "column 'summary'"),
+    (_extra_step, "features -> classifier"),
+    (_other_classifier, "LogisticRegression"),
+])
+def test_a_pipeline_it_does_not_know_is_refused(reviews, change, reason):
+    pipeline = _small_fit(reviews)
+    change(pipeline)
+    with pytest.raises(Uncompilable, match=reason):
         CompiledScorer(pipeline)
+
+
+def test_an_unfitted_pipeline_is_refused():
+    with pytest.raises(Uncompilable, match="not a fitted"):
+        CompiledScorer(build_pipeline(CANDIDATES["seed-recipe"]))
 
 
 @pytest.mark.parametrize("switch,compiled", [(None, True), ("false", False)])

@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flipkart_sentiment.serve import MAX_TEXT_CHARS, InvalidReviews, format_predictions, parse_reviews
+from flipkart_sentiment.serve import (
+    MAX_REVIEWS,
+    MAX_TEXT_CHARS,
+    InvalidReviews,
+    format_predictions,
+    parse_reviews,
+)
 
 
 def test_list_of_strings_and_records_are_accepted():
@@ -29,6 +35,7 @@ def test_dataframe_with_text_column_or_single_column():
     ([["nested"]], "got list"),
     ([], "no reviews"),
     (["x" * (MAX_TEXT_CHARS + 1)], "longer than"),
+    (["ok"] * (MAX_REVIEWS + 1), f"send at most {MAX_REVIEWS}"),
     (pd.DataFrame({"a": [1], "b": [2]}), "no 'text' field"),
     (42, "unsupported input type int"),
 ])

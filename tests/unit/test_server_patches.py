@@ -54,3 +54,14 @@ def test_install_wraps_each_function_once():
     server_patches.install()
     assert scoring_server.invocations is invocations and invocations.patched
     assert scoring_server.predictions_to_json is to_json and to_json.patched
+
+
+def test_guarded_invocations_answer_bad_requests_without_a_trace():
+    from mlflow.pyfunc.scoring_server import MlflowInvalidInputException
+
+    def deep(*_):
+        raise RecursionError
+
+    assert server_patches._guarded(deep)(b"{}", "", None, None).status == 415
+    with pytest.raises(MlflowInvalidInputException, match="nested too deeply"):
+        server_patches._guarded(deep)(b"{}", "application/json", None, None)
