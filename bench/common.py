@@ -156,14 +156,18 @@ def mlflow_server(workdir: Path):
 @contextmanager
 def prefect_server(workdir: Path):
     """A throwaway Prefect server (its own PREFECT_HOME, SQLite) on a free port."""
-    from testlib_servers import VENV_BIN, free_port, process, wait_http
+    from testlib_servers import (
+        free_port,
+        prefect_server_cmd,
+        prefect_server_env,
+        process,
+        wait_http,
+    )
 
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = workdir / "prefect-server.log"
-    env = os.environ | {"PREFECT_HOME": str(workdir), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    cmd = [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with process(cmd, log, env) as proc:
+    with process(prefect_server_cmd(port), log, prefect_server_env(workdir)) as proc:
         api = f"http://127.0.0.1:{port}/api"
         wait_http(f"{api}/health", 240, proc, log)
         wait_quiet(proc.pid)

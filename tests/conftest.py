@@ -14,6 +14,8 @@ from testlib_servers import (
     free_port,
     mlflow_server_cmd,
     model_server_cmd,
+    prefect_server_cmd,
+    prefect_server_env,
     process,
     run_flow,
     wait_http,
@@ -45,9 +47,7 @@ def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
     port = free_port()
     log = home / "server.log"
-    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    cmd = [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with process(cmd, log, env) as proc:
+    with process(prefect_server_cmd(port), log, prefect_server_env(home)) as proc:
         api = f"http://127.0.0.1:{port}/api"
         wait_http(f"{api}/health", 240, proc, log)
         yield {"api": api, "home": home, "log": log}

@@ -76,6 +76,14 @@ def mlflow_server_cmd(workdir: Path, port: int) -> list[str]:
             "--artifacts-destination", str(workdir / "artifacts")]
 
 
+def prefect_server_cmd(port: int) -> list[str]:
+    return [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def prefect_server_env(home: Path) -> dict[str, str]:
+    return os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
 def model_server_cmd(model_uri: str, port: int, workers: int = 1) -> list[str]:
     return [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
             "local", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
