@@ -503,6 +503,9 @@ def test_objectstore_with_pvc_and_bucket_job(manifests):
     c = pod_spec(job)["containers"][0]
     assert env_of(c)["BUCKET"]["value"] == "mlflow"
     assert 'mc mb --ignore-existing "store/$BUCKET"' in c["args"][0]
+    # a hung pod is replaced well before the Job's own deadline, with retries left
+    assert pod_spec(job)["activeDeadlineSeconds"] * 3 < job["spec"]["activeDeadlineSeconds"]
+    assert job["spec"]["backoffLimit"] >= 3
 
 
 def test_prefect_server_on_postgresql_with_ui(manifests):
