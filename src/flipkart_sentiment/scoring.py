@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import chain
 
 import numpy as np
@@ -27,13 +26,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from .model import ColumnVectorizers, PriorShiftClassifier
-from .text import clean, clean_clauses, strip_clause_marks
+from .text import MAX_CACHED_WORD, bounded_cache, clean, clean_clauses, strip_clause_marks
 
-# Distinct words whose character n-gram ids are kept. Review vocabularies are small (about
-# 6k distinct cleaned words in the data set); the bounds only matter for hostile input, which
-# could otherwise fill the cache with 20,000-character "words".
+# Distinct words whose character n-gram ids are kept (text.bounded_cache: longer words are not
+# cached). Review vocabularies are small: about 6k distinct cleaned words in the data set.
 CHAR_CACHE_WORDS = 100_000
-CHAR_CACHE_MAX_WORD = 40
 # Distinct raw titles whose ids are kept: Flipkart titles are mostly preset phrases ("Wonderful",
 # "Must buy!"), 193 distinct ones in 8.5k reviews.
 TITLE_CACHE = 10_000
@@ -97,15 +94,14 @@ def _char_ids(vectorizer: TfidfVectorizer) -> Callable[[str], list[int]]:
     min_n, max_n = vectorizer.ngram_range
     get = vocabulary.get
 
+    @bounded_cache(maxsize=CHAR_CACHE_WORDS, max_key_chars=MAX_CACHED_WORD)
     def word_ids(word: str) -> tuple[int, ...]:
         return tuple(i for i in map(get, char_wb_ngrams(word, min_n, max_n)) if i is not None)
-
-    cached_word_ids = lru_cache(maxsize=CHAR_CACHE_WORDS)(word_ids)
 
     def ids(cleaned: str) -> list[int]:
         out: list[int] = []
         for word in cleaned.split():
-            out += cached_word_ids(word) if len(word) <= CHAR_CACHE_MAX_WORD else word_ids(word)
+            out += word_ids(word)
         return out
 
     return ids
@@ -173,34 +169,28 @@ class CompiledScorer:
         self.coef_t = np.ascontiguousarray(linear.coef_.T, dtype=np.float64)
         self.intercept = np.asarray(linear.intercept_, dtype=np.float64)
 
-        # Texts are cleaned once per preprocessor, for all the blocks that use it.
-        self._text_groups: dict[Callable, list[_Block]] = {}
-        for block in self.blocks:
-            if block.column == "text":
-                self._text_groups.setdefault(block.preprocess, []).append(block)
-        # Titles repeat, so their ids (one sequence per title block) are cached whole.
+        self._text_blocks = [b for b in self.blocks if b.column == "text"]
         self._title_blocks = [b for b in self.blocks if b.column == "title"]
         title_blocks = self._title_blocks
 
+        # Titles repeat, so their ids (one sequence per title block) are cached whole.
+        @bounded_cache(maxsize=TITLE_CACHE, max_key_chars=TITLE_CACHE_MAX_CHARS)
         def title_ids(raw: str) -> tuple[tuple[int, ...], ...]:
             return tuple(tuple(b.ids(b.preprocess(raw))) for b in title_blocks)
 
-        cached_title_ids = lru_cache(maxsize=TITLE_CACHE)(title_ids)
-        self._title_ids = lambda raw: (cached_title_ids(raw) if len(raw) <= TITLE_CACHE_MAX_CHARS
-                                       else title_ids(raw))
+        self._title_ids = title_ids
 
     def predict_proba(self, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         n = len(texts)
         found_per_block: list[tuple[_Block, list]] = []
-        cleaned: dict[Callable, list[str]] = {}
-        if clean_clauses in self._text_groups:
-            cleaned[clean_clauses] = list(map(clean_clauses, texts))
-            if clean in self._text_groups:
-                cleaned[clean] = list(map(strip_clause_marks, cleaned[clean_clauses]))
-        for preprocess, blocks in self._text_groups.items():
-            if preprocess not in cleaned:
-                cleaned[preprocess] = list(map(preprocess, texts))
-            found_per_block += [(b, list(map(b.ids, cleaned[preprocess]))) for b in blocks]
+        if self._text_blocks:
+            # Each text is normalised once: clean() is clean_clauses() without the clause marks.
+            clauses = list(map(clean_clauses, texts))
+            cleaned = {clean_clauses: clauses}
+            if any(b.preprocess is clean for b in self._text_blocks):
+                cleaned[clean] = list(map(strip_clause_marks, clauses))
+            found_per_block += [(b, list(map(b.ids, cleaned[b.preprocess])))
+                                for b in self._text_blocks]
         if self._title_blocks:
             per_title = list(map(self._title_ids, titles))
             found_per_block += [(b, [ids[k] for ids in per_title])

@@ -8,7 +8,7 @@ pure code.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 from nltk.stem import PorterStemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -149,26 +149,32 @@ def strip_clause_marks(cleaned_clauses: str) -> str:
     return " ".join(w for w in cleaned_clauses.split() if w[0] not in CLAUSE_MARKS)
 
 
-# No real word is longer; longer "words" (hostile input) are stemmed without the cache, so they
-# cannot fill it with 20,000-character keys.
+# No real word is longer; longer "words" only come from hostile input.
 MAX_CACHED_WORD = 40
 
 
-def _stem(word: str) -> str:
-    return _stemmer.stem(SLANG.get(word, word))
+def bounded_cache(maxsize: int, max_key_chars: int):
+    """``lru_cache`` for string keys up to ``max_key_chars`` long; a longer key is computed
+    without the cache, so hostile input cannot fill it with 20,000-character keys. The result
+    keeps ``cache_info``/``cache_clear``, and ``__wrapped__`` is the uncached function."""
+
+    def decorate(fn):
+        cached = lru_cache(maxsize=maxsize)(fn)
+
+        @wraps(fn)
+        def call(key: str):
+            return cached(key) if len(key) <= max_key_chars else fn(key)
+
+        call.cache_info, call.cache_clear = cached.cache_info, cached.cache_clear
+        return call
+
+    return decorate
 
 
-_stem_cached = lru_cache(maxsize=100_000)(_stem)
-
-
+@bounded_cache(maxsize=100_000, max_key_chars=MAX_CACHED_WORD)
 def stem(word: str) -> str:
     """Porter stem with a cache: review vocabularies are small and very repetitive."""
-    return _stem_cached(word) if len(word) <= MAX_CACHED_WORD else _stem(word)
-
-
-stem.cache_info = _stem_cached.cache_info  # type: ignore[attr-defined]
-stem.cache_clear = _stem_cached.cache_clear  # type: ignore[attr-defined]
-stem.__wrapped__ = _stem  # type: ignore[attr-defined]
+    return _stemmer.stem(SLANG.get(word, word))
 
 
 def tokenize(cleaned: str) -> list[str]:

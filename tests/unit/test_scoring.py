@@ -70,15 +70,16 @@ def test_compiled_scorer_matches_on_generated_text(fitted, texts, titles, name):
 
 def test_long_words_and_titles_score_like_the_pipeline_without_filling_the_caches(fitted):
     from flipkart_sentiment import scoring
+    from flipkart_sentiment.text import MAX_CACHED_WORD
 
     pipeline = fitted["title-text-chars-neg3-w1.5-C2-nb1.5"]
     scorer = CompiledScorer(pipeline)
-    long_words = ["good" + "xy" * 30 + str(i) for i in range(50)]  # > CHAR_CACHE_MAX_WORD
+    long_words = ["good" + "xy" * 30 + str(i) for i in range(50)]  # > MAX_CACHED_WORD
     texts = [f"{w} worst {w}" for w in long_words]
     titles = ["Nice " * 60] * len(texts)  # > TITLE_CACHE_MAX_CHARS
     expected = pipeline.predict_proba(pd.DataFrame({"title": titles, "text": texts}))
     np.testing.assert_allclose(scorer.predict_proba(titles, texts), expected, atol=TOLERANCE)
-    assert len(long_words[0]) > scoring.CHAR_CACHE_MAX_WORD
+    assert len(long_words[0]) > MAX_CACHED_WORD
     assert len(titles[0]) > scoring.TITLE_CACHE_MAX_CHARS
 
 

@@ -57,6 +57,25 @@ def test_porter_stemming_is_cached():
     assert info.hits >= 1 and info.currsize == 1
 
 
+def test_bounded_cache_keeps_long_keys_out():
+    from flipkart_sentiment.text import bounded_cache
+
+    calls = []
+
+    @bounded_cache(maxsize=10, max_key_chars=5)
+    def upper(key: str) -> str:
+        calls.append(key)
+        return key.upper()
+
+    assert [upper("abc"), upper("abc"), upper("abcdefgh"), upper("abcdefgh")] == \
+        ["ABC", "ABC", "ABCDEFGH", "ABCDEFGH"]
+    assert calls == ["abc", "abcdefgh", "abcdefgh"]  # the short key once, the long one each time
+    assert upper.cache_info().currsize == 1
+    before = stem.cache_info().currsize
+    assert stem("ab" * 50) == stem.__wrapped__("ab" * 50)
+    assert stem.cache_info().currsize == before
+
+
 def test_non_strings_clean_to_empty():
     assert clean(None) == ""
     assert clean(float("nan")) == ""
