@@ -116,17 +116,11 @@ def wrk_median(url: str, body_file: Path, connections: int) -> dict:
 def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: Path,
                    batch: Path, tracking: str, probe_body: str, extra_env: dict) -> dict:
     import httpx
-    from testlib_servers import free_port, model_server_cmd, process, wait_http
+    from testlib_servers import served_model
 
-    port = free_port()
     log = OUT / ("serve-" + re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-") + ".log")
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking,
-                        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-                        **(extra_env or {})}
     started = timer()
-    with process(model_server_cmd(model_uri, port, workers), log, env=env) as proc:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ping", 300, proc, log)
+    with served_model(model_uri, tracking, log, workers, **extra_env) as (url, proc):
         startup = started()
         wait_quiet(proc.pid)
         probe = httpx.post(f"{url}/invocations", content=probe_body,

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from testlib_servers import (
     ROOT,
-    VENV_BIN,
     flow_env,
     flow_result,
     free_port,
     mlflow_server_cmd,
-    model_server_cmd,
     prefect_server_cmd,
     prefect_server_env,
     process,
     run_flow,
+    served_model,
     wait_http,
 )
 
@@ -61,14 +59,11 @@ def champion(mlflow_server, prefect_server, data_path):
     return flow_result(proc)
 
 
+PRODUCTION_URI = "models:/flipkart-sentiment@production"
+
+
 @pytest.fixture(scope="session")
 def model_server(mlflow_server, champion, tmp_path_factory):
-    port = free_port()
     log = tmp_path_factory.mktemp("model-server") / "server.log"
-    # `mlflow models serve` execs `uvicorn` from PATH: make it the one next to this Python.
-    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_server["url"],
-                        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with process(model_server_cmd("models:/flipkart-sentiment@production", port), log, env) as p:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ping", 240, p, log)
+    with served_model(PRODUCTION_URI, mlflow_server["url"], log) as (url, _):
         yield {"url": url, "log": log}

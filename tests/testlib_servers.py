@@ -89,6 +89,20 @@ def model_server_cmd(model_uri: str, port: int, workers: int = 1) -> list[str]:
             "local", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
 
 
+@contextmanager
+def served_model(model_uri: str, tracking_uri: str, log: Path, workers: int = 1,
+                 **extra_env: str):
+    """A real `mlflow models serve` on a free port, answering /ping; yields (url, process)."""
+    port = free_port()
+    # `mlflow models serve` execs `uvicorn` from PATH: make it the one next to this Python.
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri,
+                        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra_env}
+    with process(model_server_cmd(model_uri, port, workers), log, env) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/ping", 240, proc, log)
+        yield url, proc
+
+
 def flow_env(mlflow_server, prefect_server, **extra: str) -> dict[str, str]:
     return os.environ | {
         "MLFLOW_TRACKING_URI": mlflow_server["url"],

@@ -92,18 +92,11 @@ def test_non_utf8_body_is_a_400(model_server):
 @pytest.fixture(scope="module")
 def sklearn_path_server(mlflow_server, champion, tmp_path_factory):
     """The same production model served with the compiled path switched off (the kill switch)."""
-    import os
+    from testlib_servers import served_model
 
-    from testlib_servers import VENV_BIN, free_port, model_server_cmd, process, wait_http
-
-    port = free_port()
     log = tmp_path_factory.mktemp("model-server-sklearn") / "server.log"
-    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_server["url"],
-                        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                        "SENTIMENT_SERVE_COMPILED": "false"}
-    with process(model_server_cmd("models:/flipkart-sentiment@production", port), log, env) as p:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ping", 240, p, log)
+    with served_model("models:/flipkart-sentiment@production", mlflow_server["url"], log,
+                     SENTIMENT_SERVE_COMPILED="false") as (url, _):
         yield {"url": url, "log": log}
 
 
