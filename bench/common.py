@@ -140,36 +140,22 @@ def wait_quiet(pid: int, timeout: float = 90, busy: float = 0.05, calm_samples: 
 
 @contextmanager
 def mlflow_server(workdir: Path):
-    """A throwaway MLflow tracking server (sqlite, proxied artifacts) on a free port."""
-    from testlib_servers import free_port, mlflow_server_cmd, process, wait_http
+    """A throwaway MLflow tracking server, left to go idle before it is used."""
+    from testlib_servers import served_mlflow
 
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = workdir / "mlflow-server.log"
-    with process(mlflow_server_cmd(workdir, port), log) as proc:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/health", 120, proc, log)
+    with served_mlflow(workdir, workdir / "mlflow-server.log") as (url, proc):
         wait_quiet(proc.pid)
         yield url
 
 
 @contextmanager
 def prefect_server(workdir: Path):
-    """A throwaway Prefect server (its own PREFECT_HOME, SQLite) on a free port."""
-    from testlib_servers import (
-        free_port,
-        prefect_server_cmd,
-        prefect_server_env,
-        process,
-        wait_http,
-    )
+    """A throwaway Prefect server (its own PREFECT_HOME), left to go idle before it is used."""
+    from testlib_servers import served_prefect
 
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = workdir / "prefect-server.log"
-    with process(prefect_server_cmd(port), log, prefect_server_env(workdir)) as proc:
-        api = f"http://127.0.0.1:{port}/api"
-        wait_http(f"{api}/health", 240, proc, log)
+    with served_prefect(workdir, workdir / "prefect-server.log") as (api, proc):
         wait_quiet(proc.pid)
         yield {"api": api, "home": workdir}
 

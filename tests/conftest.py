@@ -9,14 +9,10 @@ from testlib_servers import (
     ROOT,
     flow_env,
     flow_result,
-    free_port,
-    mlflow_server_cmd,
-    prefect_server_cmd,
-    prefect_server_env,
-    process,
     run_flow,
+    served_mlflow,
     served_model,
-    wait_http,
+    served_prefect,
 )
 
 DATA = ROOT.parent / "shared" / "data" / "flipkart_reviews_badminton.csv"
@@ -32,22 +28,17 @@ def data_path() -> Path:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
     log = workdir / "server.log"
-    with process(mlflow_server_cmd(workdir, port), log) as proc:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/health", 240, proc, log)
-        yield {"url": url, "workdir": workdir, "log": log, "proc": proc, "port": port}
+    with served_mlflow(workdir, log) as (url, proc):
+        yield {"url": url, "workdir": workdir, "log": log, "proc": proc,
+               "port": int(url.rsplit(":", 1)[1])}
 
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
-    port = free_port()
     log = home / "server.log"
-    with process(prefect_server_cmd(port), log, prefect_server_env(home)) as proc:
-        api = f"http://127.0.0.1:{port}/api"
-        wait_http(f"{api}/health", 240, proc, log)
+    with served_prefect(home, log) as (api, _):
         yield {"api": api, "home": home, "log": log}
 
 

@@ -90,6 +90,28 @@ def model_server_cmd(model_uri: str, port: int, workers: int = 1) -> list[str]:
 
 
 @contextmanager
+def served_mlflow(workdir: Path, log: Path):
+    """A real MLflow tracking server (SQLite, proxied artifacts in workdir) on a free port,
+    answering /health; yields (url, process)."""
+    port = free_port()
+    with process(mlflow_server_cmd(workdir, port), log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/health", 240, proc, log)
+        yield url, proc
+
+
+@contextmanager
+def served_prefect(home: Path, log: Path):
+    """A real Prefect server (PREFECT_HOME=home) on a free port, answering /api/health; yields
+    (api url, process)."""
+    port = free_port()
+    with process(prefect_server_cmd(port), log, prefect_server_env(home)) as proc:
+        api = f"http://127.0.0.1:{port}/api"
+        wait_http(f"{api}/health", 240, proc, log)
+        yield api, proc
+
+
+@contextmanager
 def served_model(model_uri: str, tracking_uri: str, log: Path, workers: int = 1,
                  **extra_env: str):
     """A real `mlflow models serve` on a free port, answering /ping; yields (url, process)."""
