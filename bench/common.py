@@ -13,15 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # testlib_servers: free_port, process, wait_http
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / ".run" / "bench"))
 OUT.mkdir(parents=True, exist_ok=True)
 VENV_BIN = Path(sys.executable).parent
-# The model the full search selects (docs/model.md, and the local platform's @production).
-PRODUCTION_CANDIDATE = os.environ.get("BENCH_PRODUCTION_CANDIDATE",
-                                      "title-text-chars-neg3-w1.5-C2-nb1.5")
+
+
+def winner_candidate() -> str:
+    """The model the full search selects (core.profiles.WINNER, the local platform's
+    @production), unless BENCH_PRODUCTION_CANDIDATE names another."""
+    from flipkart_sentiment.core.profiles import WINNER
+
+    return os.environ.get("BENCH_PRODUCTION_CANDIDATE", WINNER)
 
 
 def load_avg() -> str:
@@ -92,23 +96,20 @@ def tree_memory_mb(pid: int) -> dict[str, float]:
 
 
 def load_splits():
-    from flipkart_sentiment import training
+    from flipkart_sentiment.adapters.data import from_bytes, read_bytes
     from flipkart_sentiment.config import Settings
-    from flipkart_sentiment.data import from_bytes, read_bytes
+    from flipkart_sentiment.core.split import split_for_training
 
     settings = Settings()
     data = from_bytes(read_bytes(settings.data_path), settings.data_path, settings.label_map)
-    return settings, data, training.split_data(data, settings.test_size, settings.cv_folds,
-                                               settings.seed)
+    return settings, data, split_for_training(data.frame, settings.test_size, settings.cv_folds,
+                                              settings.seed)
 
 
 def params_named(name: str):
-    from flipkart_sentiment.search import PROFILES
+    from flipkart_sentiment.core.profiles import candidate
 
-    for params in PROFILES["full"]:
-        if params.name == name:
-            return params
-    raise KeyError(name)
+    return candidate(name, "full")
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -141,7 +142,7 @@ def wait_quiet(pid: int, timeout: float = 90, busy: float = 0.05, calm_samples: 
 @contextmanager
 def mlflow_server(workdir: Path):
     """A throwaway MLflow tracking server, left to go idle before it is used."""
-    from testlib_servers import served_mlflow
+    from sentiment_testkit.servers import served_mlflow
 
     workdir.mkdir(parents=True, exist_ok=True)
     with served_mlflow(workdir, workdir / "mlflow-server.log") as (url, proc):
@@ -152,7 +153,7 @@ def mlflow_server(workdir: Path):
 @contextmanager
 def prefect_server(workdir: Path):
     """A throwaway Prefect server (its own PREFECT_HOME), left to go idle before it is used."""
-    from testlib_servers import served_prefect
+    from sentiment_testkit.servers import served_prefect
 
     workdir.mkdir(parents=True, exist_ok=True)
     with served_prefect(workdir, workdir / "prefect-server.log") as (api, proc):

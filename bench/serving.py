@@ -21,7 +21,6 @@ from pathlib import Path
 
 from common import (
     OUT,
-    PRODUCTION_CANDIDATE,
     QUICK,
     ROOT,
     descendants,
@@ -34,6 +33,7 @@ from common import (
     timer,
     tree_memory_mb,
     wait_quiet,
+    winner_candidate,
 )
 
 DURATION = int(os.environ.get("BENCH_DURATION", "2" if QUICK else "5"))
@@ -116,7 +116,7 @@ def wrk_median(url: str, body_file: Path, connections: int) -> dict:
 def serve_and_load(label: str, kind: str, model_uri: str, workers: int, single: Path,
                    batch: Path, tracking: str, probe_body: str, extra_env: dict) -> dict:
     import httpx
-    from testlib_servers import served_model
+    from sentiment_testkit.servers import served_model
 
     log = OUT / ("serve-" + re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-") + ".log")
     started = timer()
@@ -170,11 +170,11 @@ def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     import pandas as pd
     from mlflow.pyfunc import scoring_server
 
-    from flipkart_sentiment import server_patches
+    from flipkart_sentiment.serving import server_fixes
 
     mlflow.set_tracking_uri(tracking)
     seconds = 1.5 if QUICK else 4
-    server_patches.install()  # as in the server's workers, where the model installs them
+    server_fixes.install()  # as in the server's workers, where the model installs them
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@production")
     bare = mlflow.pyfunc.load_model(f"models:/{BASELINE_MODEL}@production")
     model = pyfunc.unwrap_python_model()
@@ -244,8 +244,8 @@ def main() -> dict:
     import pandas as pd
     from mlflow.tracking import MlflowClient
 
-    from flipkart_sentiment.model import build_pipeline
-    from flipkart_sentiment.tracking import log_pipeline_model
+    from flipkart_sentiment.adapters.tracking import log_pipeline_model
+    from flipkart_sentiment.core.estimators import build_pipeline
 
     info = machine()
     print(f"serving benchmark ({'quick' if QUICK else 'full'}): load {info['load_avg_1_5_15']}")
@@ -306,11 +306,11 @@ def production_candidate() -> str:
     """BENCH_PRODUCTION_CANDIDATE, else the winner of this run's training bench, else the
     local platform's production candidate."""
     if os.environ.get("BENCH_PRODUCTION_CANDIDATE"):
-        return PRODUCTION_CANDIDATE
+        return winner_candidate()
     try:
         return json.loads((OUT / "training.json").read_text())["flows"]["full"]["winner"]
     except (OSError, KeyError, ValueError):
-        return PRODUCTION_CANDIDATE
+        return winner_candidate()
 
 
 def load_splits_cached():

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from common import (
     OUT,
-    PRODUCTION_CANDIDATE,
     QUICK,
     load_avg,
     load_splits,
@@ -29,11 +28,12 @@ from common import (
     save,
     table,
     timer,
+    winner_candidate,
 )
 
 FLOW_PROFILE = "quick" if QUICK else "full"
 SCALES = [1, 2] if QUICK else [1, 4, 16]
-SCALE_CANDIDATE = "title-text-neg3-w1.5-C4" if QUICK else PRODUCTION_CANDIDATE
+SCALE_CANDIDATE = "title-text-neg3-w1.5-C4" if QUICK else winner_candidate()
 
 
 def peak_rss_mb() -> float:
@@ -54,7 +54,7 @@ def child(args: list[str], timeout: float = 3600) -> dict:
 def flow_child(profile: str, tracking: str, model_name: str) -> dict:
     """`run_training`, the step sequence the Prefect flow runs, each step timed."""
     from flipkart_sentiment.config import Settings
-    from flipkart_sentiment.pipeline import run_training
+    from flipkart_sentiment.workflows.training import run_training
 
     steps: dict[str, float] = {}
 
@@ -85,7 +85,8 @@ def instrument() -> dict[str, float]:
     """Time the MLflow-facing calls the steps make (wrapped where the steps look them up)."""
     import mlflow
 
-    from flipkart_sentiment import pipeline, registry, training
+    from flipkart_sentiment.adapters import registry
+    from flipkart_sentiment.workflows import search, training
 
     calls: dict[str, float] = {}
 
@@ -100,12 +101,12 @@ def instrument() -> dict[str, float]:
                 calls[label] = calls.get(label, 0.0) + clock()
         setattr(owner, name, timed)
 
-    wrap(training, "log_pipeline_model", "log pyfunc model (incl. input-example predict, upload)")
-    wrap(training, "log_confusion", "confusion-matrix plots")
-    wrap(training, "log_figure", "comparison plot")
-    wrap(training, "cross_validate", "cross-validation fits")
-    wrap(registry, "score_version", "promote: load production/challenger from registry + score")
-    wrap(pipeline, "register", "register version + tags")
+    wrap(search, "log_pipeline_model", "log pyfunc model (incl. input-example predict, upload)")
+    wrap(search, "log_confusion", "confusion-matrix plots")
+    wrap(search, "log_figure", "comparison plot")
+    wrap(search, "cross_validate", "cross-validation fits")
+    wrap(registry, "evaluate_version", "promote: load production from the registry + score")
+    wrap(training, "register", "register version + tags")
     for name in ("log_params", "log_metrics", "set_tag", "set_tags", "start_run"):
         wrap(mlflow, name, f"mlflow.{name}")
     return calls
@@ -126,9 +127,9 @@ def perturb(text: str, rng: random.Random) -> str:
 def scale_child(k: int, candidate: str) -> dict:
     import pandas as pd
 
-    from flipkart_sentiment.model import build_pipeline
-    from flipkart_sentiment.search import SEED
-    from flipkart_sentiment.training import preprocess
+    from flipkart_sentiment.core.estimators import build_pipeline
+    from flipkart_sentiment.core.profiles import SEED
+    from flipkart_sentiment.workflows.training import preprocess
 
     settings, _, splits = load_splits()
     train = splits.train
@@ -158,7 +159,7 @@ def prefect_flows(tmp: Path, tracking: str) -> dict:
     """The real `train-sentiment` flow (each step a Prefect task, recorded by a Prefect server),
     run the way the tests run it: the flow function in a fresh interpreter."""
     import httpx
-    from testlib_servers import flow_env, flow_result, run_flow
+    from sentiment_testkit.servers import flow_env, flow_result, run_flow
 
     from flipkart_sentiment.config import DEFAULT_DATA_PATH
 
@@ -185,7 +186,7 @@ def prefect_flows(tmp: Path, tracking: str) -> dict:
 # --- in-process parts -------------------------------------------------------------------------
 
 def preprocessing_throughput() -> dict:
-    from flipkart_sentiment import text as T
+    from flipkart_sentiment.core import text as T
 
     _, data, _ = load_splits()
     texts = list(data.frame["text"]) + list(data.frame["title"])

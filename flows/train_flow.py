@@ -1,7 +1,7 @@
 """Prefect flow `train-sentiment`: the package's training pipeline, one task per step.
 
-The steps, their order and their retry policies live in `flipkart_sentiment.pipeline`; this
-file only turns each step into a Prefect task and publishes the run summary as an artifact.
+The steps, their order and their retry policies live in `flipkart_sentiment.workflows.training`;
+this file only turns each step into a Prefect task and publishes the run summary as an artifact.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 
 from flipkart_sentiment.config import Settings
-from flipkart_sentiment.pipeline import POLICIES, run_training
-from flipkart_sentiment.report import summary_markdown
+from flipkart_sentiment.workflows.summary import summary_markdown
+from flipkart_sentiment.workflows.training import POLICIES, run_training
 
 
 def ensure_lock(name: str) -> None:

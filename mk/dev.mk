@@ -11,8 +11,9 @@ test-unit: venv ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: venv ## ruff over the package, flows and tests
-	$(VENV)/bin/ruff check src flows tests
+lint: venv ## ruff over the code, and the package's layer contracts (lint-imports, docs/architecture.md)
+	$(VENV)/bin/ruff check src flows tests testkit bench
+	$(VENV)/bin/lint-imports
 
 .PHONY: lock
 lock: ## Regenerate requirements.lock from pyproject.toml (needs the registry)

@@ -97,8 +97,12 @@ helm-deps: tool-helm ## helm dependency build of the umbrella chart (local subch
 helm-lint: helm-deps ## helm lint the umbrella chart and every part, with default and kind values
 	$(HELM) lint $(CHART)
 	$(HELM) lint $(CHART) -f $(CHART)/values-kind.yaml
-	@set -e; for c in $(dir $(CHART_PARTS)); do \
-	  $(HELM) lint $$c; $(HELM) lint $$c -f $$c/values-kind.yaml; done
+	@# A part's kind values are its section of the umbrella's values-kind.yaml (the only copy).
+	@set -eo pipefail; for c in $(dir $(CHART_PARTS)); do \
+	  echo "helm lint $$c (default values, then its section of values-kind.yaml)"; \
+	  $(HELM) lint $$c; \
+	  $(PY) -m sentiment_testkit.charts part-values $$(basename $$c) $(CHART)/values-kind.yaml \
+	    | $(HELM) lint $$c -f -; done
 
 .PHONY: helm-template
 helm-template: helm-deps ## Render the chart (default and kind values) into .run/charts/ for reading

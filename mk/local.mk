@@ -9,14 +9,14 @@ PLATFORM    := MLFLOW_PORT=$(MLFLOW_PORT) PREFECT_PORT=$(PREFECT_PORT) MODEL_POR
 VENV_STAMP  := $(VENV)/.installed
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies and the package (editable)
+venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies, the package and the test kit (editable)
 
-$(VENV_STAMP): $(ROOT)/requirements.lock $(ROOT)/pyproject.toml
+$(VENV_STAMP): $(ROOT)/requirements.lock $(ROOT)/pyproject.toml $(ROOT)/testkit/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9 || $(PY) -m pip install -q uv
 	@# uv reads the system CA bundle, which is how registries behind a TLS proxy verify.
 	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip install -q --python $(PY) -r $(ROOT)/requirements.lock
-	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e $(ROOT)
+	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e $(ROOT) -e $(ROOT)/testkit
 	@touch $@
 
 .PHONY: demo

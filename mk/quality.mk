@@ -1,8 +1,9 @@
 ##@ Quality
 
-# `make evaluate` trains the way the pipeline does (grouped-CV selection over the `full`
-# profile, fit on train) unless told otherwise:
-#   make evaluate EVAL_CANDIDATE=title-text-chars-neg3-w1.5-C2-nb1.5   # one candidate, no search
+# `make evaluate` (`flipkart-sentiment evaluate`) trains the way training does (grouped-CV
+# selection over the `full` profile, fit on train) unless told otherwise:
+#   make evaluate EVAL_CANDIDATE=winner    # the full search's pick (core.profiles.WINNER), no search
+#   make evaluate EVAL_CANDIDATE=<name>    # any candidate of EVAL_PROFILE, no search
 #   MLFLOW_TRACKING_URI=http://127.0.0.1:5000 make evaluate EVAL_MODEL_URI=models:/flipkart-sentiment@production
 # The seed recipe is always the baseline row. Output: $(REPORTS_DIR)/quality.md and PNGs.
 REPORTS_DIR    ?= $(ROOT)/reports
@@ -14,7 +15,7 @@ EVAL_NICE      ?= nice -n 19
 
 .PHONY: evaluate
 evaluate: venv ## Model-quality report: test P/R/F1, confusion matrices, CheckList pass rates -> reports/quality.md
-	$(EVAL_NICE) $(PY) -m flipkart_sentiment.evaluation --out $(REPORTS_DIR) --profile $(EVAL_PROFILE) \
+	$(EVAL_NICE) $(VENV)/bin/flipkart-sentiment evaluate --out $(REPORTS_DIR) --profile $(EVAL_PROFILE) \
 	  $(if $(EVAL_CANDIDATE),--candidate $(EVAL_CANDIDATE)) \
 	  $(if $(EVAL_MODEL_URI),--model-uri $(EVAL_MODEL_URI)) $(EVAL_ARGS)
 

@@ -114,7 +114,7 @@ $(SCHEMAS_STAMP):
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: \
 	  kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) -d $(TOOLS_CACHE)/wheels
 	rm -rf $(SCHEMA_DIR)/v$(K8S_SCHEMA_VERSION)-local-strict
-	$(PY) $(ROOT)/tests/charts/k8s_schemas.py \
+	$(PY) -m sentiment_testkit.k8s_schemas \
 	  $(TOOLS_CACHE)/wheels/kubernetes_validate-$(KUBERNETES_VALIDATE_VERSION)-py3-none-any.whl \
 	  $(K8S_SCHEMA_VERSION) $(SCHEMA_DIR)
 	@rm -f $(TOOLS_CACHE)/schemas-*.stamp && touch $@

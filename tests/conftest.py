@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testlib_servers import (
-    ROOT,
+from sentiment_testkit.paths import DATA
+from sentiment_testkit.servers import (
     flow_env,
     flow_result,
     run_flow,
@@ -14,8 +14,6 @@ from testlib_servers import (
     served_model,
     served_prefect,
 )
-
-DATA = ROOT.parent / "shared" / "data" / "flipkart_reviews_badminton.csv"
 
 
 @pytest.fixture(scope="session")

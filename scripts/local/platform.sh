@@ -111,7 +111,7 @@ up() {
 }
 
 train() {
-  say "creating deployment train-sentiment/daily (cron 0 2 * * *) on pool $POOL"
+  say "creating deployment train-sentiment/daily on pool $POOL"
   (cd "$ROOT/flows" && python deploy.py local --pool "$POOL")
   say "running it now: prefect deployment run train-sentiment/daily --watch (search: $SEARCH)"
   prefect deployment run train-sentiment/daily --param "search=$SEARCH" --watch \

@@ -1,4 +1,4 @@
-"""`flipkart-sentiment`: train, predict and promote from a terminal."""
+"""`flipkart-sentiment`: train, predict, promote and evaluate from a terminal."""
 
 from __future__ import annotations
 
@@ -6,15 +6,22 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
+from typing import get_args
 
-from .config import Settings
-from .data import DataValidationError
+from .adapters.data import DataValidationError
+from .config import DEFAULT_DATA_PATH, Settings
+from .core.profiles import ProfileName
+
+PROFILES = list(get_args(ProfileName))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _train(args, settings: Settings) -> int:
-    from .pipeline import TrackingUnavailable, run_training
-    from .report import summary_markdown
+    from .workflows.summary import summary_markdown
+    from .workflows.training import TrackingUnavailable, run_training
 
     try:
         result = run_training(settings, args.data, args.search)
@@ -25,41 +32,24 @@ def _train(args, settings: Settings) -> int:
     return 0
 
 
-def _reviews_from(args) -> list:
-    if args.text:
-        return list(args.text)
-    path = Path(args.file)
-    if path.suffix == ".csv":
-        from .data import parse_csv
-
-        frame = parse_csv(path.read_bytes(), str(path))
-        from .data import TEXT_COLUMNS, TITLE_COLUMNS, _find_column
-
-        text_col = _find_column(list(frame.columns), TEXT_COLUMNS)
-        if not text_col:
-            raise DataValidationError(f"{path}: no review text column; found {list(frame.columns)}")
-        title_col = _find_column(list(frame.columns), TITLE_COLUMNS)
-        return [{"text": r[text_col], "title": r[title_col] if title_col else None}
-                for _, r in frame.iterrows()]
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def _predict(args, settings: Settings) -> int:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from .adapters.data import read_reviews_to_score
+
     uri = args.model or f"models:/{settings.model_name}@production"
     mlflow.set_tracking_uri(settings.tracking_uri)
     try:
-        reviews = _reviews_from(args)
+        reviews = list(args.text) if args.text else read_reviews_to_score(args.file)
         model = mlflow.pyfunc.load_model(uri)
         predictions = model.predict(reviews)
     except (DataValidationError, MlflowException, OSError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
     for review, prediction in zip(reviews, predictions, strict=True):
         text = review["text"] if isinstance(review, dict) else review
-        print(json.dumps({"text": text[:80], **prediction}, ensure_ascii=False))
+        print(json.dumps({"text": str(text)[:80], **prediction}, ensure_ascii=False))
     return 0
 
 
@@ -68,24 +58,42 @@ def _promote(args, settings: Settings) -> int:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from . import registry
+    from .adapters import registry
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     try:
         registry.force_production(MlflowClient(), settings.model_name, args.version)
     except MlflowException as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
     print(f"{settings.model_name}@production -> version {args.version}")
+    return 0
+
+
+def _evaluate(args, settings: Settings) -> int:
+    from .workflows.quality import build_report
+
+    if args.model_uri and args.model_uri.startswith("models:/"):
+        import mlflow
+
+        mlflow.set_tracking_uri(settings.tracking_uri)
+    try:
+        path, _ = build_report(args.data or settings.data_path, args.out, profile=args.profile,
+                               candidate_name=args.candidate, model_uri=args.model_uri,
+                               seed=args.seed)
+    except (DataValidationError, KeyError) as exc:
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        return 2
+    print(path)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flipkart-sentiment", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="run the training pipeline without Prefect")
+    train = sub.add_parser("train", help="run the training workflow without Prefect")
     train.add_argument("--data", help="CSV path or s3:// URI (default: SENTIMENT_DATA_PATH)")
-    train.add_argument("--search", choices=["full", "quick", "seed"], help="search profile")
+    train.add_argument("--search", choices=PROFILES, help="search profile")
     predict = sub.add_parser("predict", help="score reviews with a registered model")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", nargs="+", help="one or more review texts")
@@ -93,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="model URI (default: models:/<name>@production)")
     promote = sub.add_parser("promote", help="point the production alias at a version")
     promote.add_argument("--version", required=True)
+    evaluate = sub.add_parser("evaluate", help="model-quality report: test metrics and the "
+                              "CheckList suite -> reports/quality.md")
+    evaluate.add_argument("--data", help=f"CSV path or s3:// URI (default: SENTIMENT_DATA_PATH, "
+                          f"else {DEFAULT_DATA_PATH.name})")
+    evaluate.add_argument("--out", default="reports", help="output directory (default: reports)")
+    evaluate.add_argument("--profile", default="full", choices=PROFILES,
+                          help="search profile for CV selection")
+    evaluate.add_argument("--candidate", help="fit this candidate of the profile instead of searching "
+                          "(`winner`: the full search's pick)")
+    evaluate.add_argument("--model-uri", help="evaluate a registered model, e.g. "
+                          "models:/flipkart-sentiment@production (MLFLOW_TRACKING_URI)")
+    evaluate.add_argument("--seed", type=int, default=42)
     return parser
 
 
@@ -104,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
-    return {"train": _train, "predict": _predict, "promote": _promote}[args.command](args, settings)
+    commands = {"train": _train, "predict": _predict, "promote": _promote, "evaluate": _evaluate}
+    return commands[args.command](args, settings)
 
 
 if __name__ == "__main__":

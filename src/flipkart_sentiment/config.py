@@ -2,22 +2,24 @@
 
 Project settings use the ``SENTIMENT_`` prefix; the tools' own variables (``MLFLOW_TRACKING_URI``,
 ``PREFECT_API_URL``) are read under their usual names so a user's existing setup just works.
+``Settings`` is what training, the CLI and the flows read; ``ServingSettings`` is the model
+server's own (it ships inside every model, with ``core``).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .core.labels import DEFAULT_LABEL_MAP
+from .core.profiles import ProfileName
+
 # src/flipkart_sentiment/config.py -> repo root is three levels up.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "flipkart_reviews_badminton.csv"
-
-DEFAULT_LABELS = {1: "Negative", 2: "Negative", 3: "Neutral", 4: "Positive", 5: "Positive"}
 
 
 class Settings(BaseSettings):
@@ -29,10 +31,12 @@ class Settings(BaseSettings):
     )
     model_name: str = "flipkart-sentiment"
     experiment: str = "flipkart-sentiment"
-    search: str = Field(default="full", description="Search profile: full, quick or seed.")
+    search: ProfileName = Field(default="full", description="Search profile: full, quick or seed.")
     # "1:Negative,2:Negative,3:Neutral,4:Positive,5:Positive" style, so a user can relabel
-    # (e.g. drop Neutral into Negative) without code changes.
-    label_map: Annotated[dict[int, str], NoDecode] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
+    # (e.g. drop Neutral into Negative) without code changes. The model's class weights and
+    # Neutral prior shift act on the labels of core.labels by name, and the CheckList suite is
+    # written in them; other names train and serve, without those options.
+    label_map: Annotated[dict[int, str], NoDecode] = Field(default_factory=lambda: dict(DEFAULT_LABEL_MAP))
     test_size: float = Field(default=0.2, gt=0, lt=0.5)
     # Candidates are compared by grouped k-fold CV over the training split. (A single validation
     # fold is not enough here: one group, the 978 reviews that say just "Good", fills most of it.)
@@ -42,8 +46,15 @@ class Settings(BaseSettings):
     min_improvement: float = Field(default=0.0, ge=0)
     # Seconds between retries of steps that talk to servers (MLflow, S3, Kubernetes).
     retry_delay_seconds: float = Field(default=10.0, ge=0)
+    # The deployment `train-sentiment/daily`: when it runs (cron, in this time zone).
+    schedule_cron: str = "0 2 * * *"
+    schedule_timezone: str = "UTC"
+    # Kubernetes rollout after a promotion: the model-server Deployment, its namespace (default:
+    # the pod's own) and the pod-template annotation that carries the served version (the
+    # chart's `global.rollout.annotation`).
     rollout_deployment: str | None = None
     rollout_namespace: str | None = None
+    rollout_annotation: str = "flipkart-sentiment/model-version"
 
     tracking_uri: str = Field(
         default="http://127.0.0.1:5000",
@@ -63,14 +74,10 @@ class Settings(BaseSettings):
                 ) from exc
         return value
 
-    @field_validator("search")
-    @classmethod
-    def _known_profile(cls, value: str) -> str:
-        from .search import PROFILES
-
-        if value not in PROFILES:
-            raise ValueError(f"unknown search profile {value!r}; choose one of {sorted(PROFILES)}")
-        return value
+    @property
+    def labels(self) -> list[str]:
+        """The labels the map produces, sorted (the order of the model's classes)."""
+        return sorted(set(self.label_map.values()))
 
 
 class ServingSettings(BaseSettings):
@@ -84,8 +91,3 @@ class ServingSettings(BaseSettings):
     compiled: bool = True
     # Off: the loaded heap stays in the garbage collector's reach (~100 ms pauses under load).
     freeze_heap: bool = True
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

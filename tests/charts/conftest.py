@@ -9,15 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-# The tests import their helpers from chartlib.py next to this file, whatever the import mode.
-sys.path.insert(0, str(Path(__file__).parent))
-from chartlib import BIN, CHART, ROOT, VALUES, docs, pin, render  # noqa: E402
+from sentiment_testkit.charts import BIN, CHART, ROOT, VALUES, docs, pin, render
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartlib import CHART, NAMESPACE, PARTS, RELEASE, VALUES, docs, render
+from sentiment_testkit.charts import (
+    CHART,
+    KIND_VALUES,
+    NAMESPACE,
+    PARTS,
+    RELEASE,
+    VALUES,
+    docs,
+    part_values,
+    part_values_file,
+    render,
+)
 
 pytestmark = pytest.mark.charts
 
@@ -25,11 +36,12 @@ def test_umbrella_lints(helm, values):
 
 @pytest.mark.parametrize("values", ["default", "kind"])
 @pytest.mark.parametrize("part", PARTS)
-def test_part_lints_standalone(helm, part, values):
+def test_part_lints_standalone(helm, part, values, tmp_path):
+    """Each part alone, with its defaults and with its section of the umbrella's kind values."""
     path = CHART / "charts" / part
     args = ["lint", str(path), "--strict"]
     if values == "kind":
-        args += ["-f", str(path / "values-kind.yaml")]
+        args += ["-f", str(part_values_file(part, tmp_path))]
     out = helm(*args, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -77,20 +89,37 @@ def test_every_part_is_a_dependency():
 
 
 @pytest.mark.parametrize("part", PARTS)
-def test_part_has_docs_schema_notes_and_kind_values(part):
+def test_part_has_docs_schema_and_notes(part):
     path = CHART / "charts" / part
-    for f in ("values.yaml", "values.schema.json", "values-kind.yaml", "templates/NOTES.txt"):
+    for f in ("values.yaml", "values.schema.json", "templates/NOTES.txt"):
         assert (path / f).is_file(), f"{part}: {f} missing"
     values_text = (path / "values.yaml").read_text()
     assert values_text.count("# --") >= 5, f"{part}: values.yaml keys are not documented"
 
 
-def test_umbrella_kind_values_are_the_parts_kind_values():
-    umbrella = yaml.safe_load((CHART / "values-kind.yaml").read_text())
+def test_kind_values_have_one_source():
+    """The umbrella's values-kind.yaml has every part's kind settings; no part restates them."""
+    umbrella = yaml.safe_load(KIND_VALUES.read_text())
     assert set(umbrella) == set(PARTS)
+    assert not sorted(CHART.glob("charts/*/values-kind*.yaml"))
     for part in PARTS:
-        own = yaml.safe_load((CHART / "charts" / part / "values-kind.yaml").read_text())
-        assert umbrella[part] == own, f"values-kind.yaml[{part}] differs from the part's"
+        assert part_values(part) == umbrella[part]
+
+
+def test_part_values_are_the_section_plus_the_globals(tmp_path):
+    umbrella = tmp_path / "values-x.yaml"
+    umbrella.write_text(
+        "global:\n  model:\n    name: other\n"
+        "mlflow:\n  workers: 3\n"
+        "model-server:\n  replicas: 2\n"
+    )
+    assert part_values("mlflow", umbrella) == {"workers": 3, "global": {"model": {"name": "other"}}}
+    assert part_values("postgresql", umbrella) == {"global": {"model": {"name": "other"}}}
+    written = part_values_file("model-server", tmp_path, umbrella)
+    assert written.name == "model-server-values-x.yaml"
+    assert yaml.safe_load(written.read_text())["replicas"] == 2
+    with pytest.raises(ValueError):
+        part_values("no-such-part", umbrella)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +133,9 @@ def test_umbrella_kind_values_are_the_parts_kind_values():
         "global.objectstore.bucket=Not_A_Bucket",
         "objectstore.image.pullPolicy=Sometimes",
         "model-server.service.nodePort=80",
+        # moved to global.rollout.annotation, which the prefect-worker part reads too
+        "model-server.rollout.annotation=flipkart-sentiment/model-version",
+        "global.rollout.annotation=not an annotation",
         "tpyo=1",
     ],
 )

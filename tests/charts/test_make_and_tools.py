@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import pytest
-from chartlib import ROOT, pin
+import yaml
+from sentiment_testkit.charts import CHART, PARTS, ROOT, part_values, pin
 
 pytestmark = pytest.mark.charts
 
@@ -55,3 +57,29 @@ def test_make_help_lists_the_targets():
     out = re.sub(r"\x1b\[[0-9;]*m", "", out)
     for target in ("tools", "kind-up", "kind-down", "train", "predict", "helm-lint", "chart-test"):
         assert re.search(rf"^\s+{target}\s", out, re.M), target
+
+
+
+def _module(*args: str) -> subprocess.CompletedProcess:
+    """`python -m <args>` with this interpreter (the venv where the test kit is installed)."""
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+
+
+def test_helm_lint_gives_each_part_its_section_of_the_kind_values():
+    """mk/kind.mk lints each part with `python -m sentiment_testkit.charts part-values <part>`,
+    which prints the part's section of the umbrella's values-kind.yaml."""
+    recipe = (ROOT / "mk" / "kind.mk").read_text().split("helm-lint:", 1)[1].split("\n.PHONY", 1)[0]
+    assert "sentiment_testkit.charts part-values" in recipe and "-f -" in recipe
+    assert "pipefail" in recipe  # a failing extraction must fail the lint
+    kind_values = str(CHART / "values-kind.yaml")
+    for part in PARTS:
+        out = _module("sentiment_testkit.charts", "part-values", part, kind_values)
+        assert out.returncode == 0, out.stderr
+        assert yaml.safe_load(out.stdout) == part_values(part)
+    assert _module("sentiment_testkit.charts", "part-values", "nope").returncode != 0
+
+
+def test_schemas_are_built_by_the_test_kit_module():
+    assert "$(PY) -m sentiment_testkit.k8s_schemas " in (ROOT / "mk" / "tools.mk").read_text()
+    usage = _module("sentiment_testkit.k8s_schemas")
+    assert usage.returncode != 0 and "python -m sentiment_testkit.k8s_schemas" in usage.stderr

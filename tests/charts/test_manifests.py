@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 
 import pytest
 import yaml
-from chartlib import (
+from sentiment_testkit.charts import (
     CHART,
     NAMESPACE,
     ROOT,
@@ -35,6 +36,10 @@ SECRETISH = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|TOKEN|API_KEY|AUTH_STRING", 
 def containers(obj: dict) -> list[dict]:
     spec = pod_spec(obj)
     return spec.get("initContainers", []) + spec["containers"]
+
+
+def script(manifests: list[dict], configmap: str, key: str) -> str:
+    return find(manifests, "ConfigMap", f"{R}-{configmap}")["data"][key]
 
 
 # --- pods: non-root, hardened, resources, probes -----------------------------------------------
@@ -302,12 +307,13 @@ def test_pool_is_created_or_its_template_overwritten_on_start(manifests):
     worker = find(manifests, "Deployment", f"{R}-prefect-worker")
     spec = pod_spec(worker)
     init = {c["name"]: c for c in spec["initContainers"]}["sync-work-pool"]
-    script = init["args"][0]
+    assert init["command"] == ["/bin/sh", "/scripts/sync-work-pool.sh"]
+    sync = script(manifests, "prefect-worker-scripts", "sync-work-pool.sh")
     assert re.search(
         r'prefect work-pool create "\$WORK_POOL" --type kubernetes\s*\\?\s*'
         r"--base-job-template /etc/prefect/base-job-template.json --overwrite",
-        script,
-    ), script
+        sync,
+    ), sync
     assert env_of(init)["WORK_POOL"]["value"] == "kubernetes"
     mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
     assert mounts["/etc/prefect"] == "base-job-template"
@@ -356,6 +362,7 @@ def test_base_job_template_points_flow_runs_at_the_platform(manifests):
     env = env_of(c)
     assert env["MLFLOW_TRACKING_URI"]["value"] == f"http://{R}-mlflow:5000"
     assert env["SENTIMENT_ROLLOUT_DEPLOYMENT"]["value"] == f"{R}-model-server"
+    assert env["SENTIMENT_ROLLOUT_ANNOTATION"]["value"] == "flipkart-sentiment/model-version"
     assert (
         env["SENTIMENT_ROLLOUT_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
         == "metadata.namespace"
@@ -462,11 +469,19 @@ def test_model_server_install_does_not_wait_for_a_model(manifests):
     d = find(manifests, "Deployment", f"{R}-model-server")
     init = pod_spec(d)["initContainers"][0]
     assert init["name"] == "wait-for-model"
-    assert "get_model_version_by_alias" in init["command"][-1]
+    assert init["command"] == ["python", "/scripts/wait_for_model.py"]
+    assert "get_model_version_by_alias" in script(
+        manifests, "model-server-scripts", "wait_for_model.py"
+    )
     assert env_of(init)["MODEL_ALIAS"]["value"] == "production"
     strategy = d["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate"
     assert strategy["rollingUpdate"]["maxUnavailable"] >= d["spec"]["replicas"]
+
+
+def _values(part: str | None = None) -> dict:
+    path = CHART / "charts" / part / "values.yaml" if part else CHART / "values.yaml"
+    return yaml.safe_load(path.read_text())
 
 
 def test_model_version_annotation_is_left_to_the_flow(manifests):
@@ -474,8 +489,34 @@ def test_model_version_annotation_is_left_to_the_flow(manifests):
     d = find(manifests, "Deployment", f"{R}-model-server")
     annotations = d["spec"]["template"]["metadata"].get("annotations") or {}
     assert "flipkart-sentiment/model-version" not in annotations
-    values = yaml.safe_load((CHART / "charts" / "model-server" / "values.yaml").read_text())
-    assert values["rollout"]["annotation"] == "flipkart-sentiment/model-version"
+    # one value, global.rollout.annotation, read by the prefect-worker part (flow-run env)
+    for part in (None, "model-server", "prefect-worker"):
+        assert _values(part)["global"]["rollout"]["annotation"] == "flipkart-sentiment/model-version"
+    assert "annotation" not in _values("model-server")["rollout"]
+
+
+def _flow_run_env(manifests: list[dict], release: str = R) -> dict[str, dict]:
+    cm = find(manifests, "ConfigMap", f"{release}-prefect-worker-base-job-template")
+    job = json.loads(cm["data"]["base-job-template.json"])["job_configuration"]["job_manifest"]
+    return env_of(job["spec"]["template"]["spec"]["containers"][0])
+
+
+@pytest.mark.parametrize("override", [None, "models.example.com/revision"])
+def test_flow_runs_get_the_rollout_annotation(helm, override):
+    """SENTIMENT_ROLLOUT_ANNOTATION follows global.rollout.annotation; the model-server
+    Deployment renders neither the default nor the overridden annotation."""
+    extra = ["--set", f"global.rollout.annotation={override}"] if override else []
+    expected = override or "flipkart-sentiment/model-version"
+    out = docs(render(helm, *extra))
+    assert _flow_run_env(out)["SENTIMENT_ROLLOUT_ANNOTATION"]["value"] == expected
+    d = find(out, "Deployment", f"{R}-model-server")
+    annotations = d["spec"]["template"]["metadata"].get("annotations") or {}
+    assert not {expected, "flipkart-sentiment/model-version"} & set(annotations)
+    assert set(annotations) == {"checksum/scripts"}
+    # the part on its own reads the same global
+    worker = CHART / "charts" / "prefect-worker"
+    alone = docs(helm("template", R, str(worker), "-n", NAMESPACE, *extra).stdout)
+    assert _flow_run_env(alone)["SENTIMENT_ROLLOUT_ANNOTATION"]["value"] == expected
 
 
 # --- PostgreSQL, object store, Prefect server --------------------------------------------------
@@ -489,9 +530,14 @@ def test_postgresql_statefulset_with_pvc(manifests):
     assert c["image"] == "postgres:16-bookworm"
     env = env_of(c)
     assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"{R}-postgresql"
-    initdb = find(manifests, "ConfigMap", f"{R}-postgresql-initdb")["data"]["10-databases.sh"]
+    initdb = find(manifests, "ConfigMap", f"{R}-postgresql-initdb")["data"]
+    assert "\\set db_name $name" in initdb["10-databases.sh"]
+    # the databases the script creates: <database> <role> <password env var> [<extension>...]
+    assert initdb["databases.list"].splitlines() == [
+        "mlflow mlflow PG_DB_MLFLOW_PASSWORD",
+        "prefect prefect PG_DB_PREFECT_PASSWORD pg_trgm",
+    ]
     for db in ("mlflow", "prefect"):
-        assert f"\\set db_name {db}" in initdb
         assert f"PG_DB_{db.upper()}_PASSWORD" in env
 
 
@@ -502,7 +548,10 @@ def test_objectstore_with_pvc_and_bucket_job(manifests):
     assert "post-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     c = pod_spec(job)["containers"][0]
     assert env_of(c)["BUCKET"]["value"] == "mlflow"
-    assert 'mc mb --ignore-existing "store/$BUCKET"' in c["args"][0]
+    assert c["command"] + c["args"] == ["/bin/sh", "-ec", "exec /bin/sh /scripts/create-bucket.sh"]
+    bucket = script(manifests, "objectstore-scripts", "create-bucket.sh")
+    assert 'mc mb --ignore-existing "store/$BUCKET"' in bucket
+    assert "CLIENT_ACCESS_KEY" in env_of(c)  # the script creates the bucket's user when set
     # a hung pod is replaced well before the Job's own deadline, with retries left
     assert pod_spec(job)["activeDeadlineSeconds"] * 3 < job["spec"]["activeDeadlineSeconds"]
     assert job["spec"]["backoffLimit"] >= 3
@@ -521,6 +570,84 @@ def test_prefect_server_on_postgresql_with_ui(manifests):
     )
     assert env["PREFECT_UI_ENABLED"]["value"] == "true"
     assert find(manifests, "Service", f"{R}-prefect-server")["spec"]["ports"][0]["port"] == 4200
+
+
+# --- scripts: each part's files/, mounted from a ConfigMap -------------------------------------
+
+# part, workload, container, ConfigMap, key (= file under files/), mount path, argv (None: the
+# image's entrypoint runs what it finds in the mount)
+SCRIPTS = [
+    ("postgresql", ("StatefulSet", "postgresql"), "postgresql", "postgresql-initdb",
+     "10-databases.sh", "/docker-entrypoint-initdb.d", None),
+    ("objectstore", ("Job", "objectstore-create-bucket"), "create-bucket", "objectstore-scripts",
+     "create-bucket.sh", "/scripts", ["/bin/sh", "-ec", "exec /bin/sh /scripts/create-bucket.sh"]),
+    ("mlflow", ("Deployment", "mlflow"), "db-migrate", "mlflow-scripts",
+     "db_check.py", "/scripts", ["python", "/scripts/db_check.py"]),
+    ("prefect-server", ("Deployment", "prefect-server"), "wait-for-db", "prefect-server-scripts",
+     "wait_for_db.py", "/scripts", ["python", "/scripts/wait_for_db.py"]),
+    ("prefect-worker", ("Deployment", "prefect-worker"), "sync-work-pool", "prefect-worker-scripts",
+     "sync-work-pool.sh", "/scripts", ["/bin/sh", "/scripts/sync-work-pool.sh"]),
+    ("model-server", ("Deployment", "model-server"), "wait-for-model", "model-server-scripts",
+     "wait_for_model.py", "/scripts", ["python", "/scripts/wait_for_model.py"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("part,workload,container,configmap,key,mount,argv", SCRIPTS)
+def test_scripts_come_from_the_parts_files(
+    manifests, part, workload, container, configmap, key, mount, argv
+):
+    """Every init/helper script is files/<name> of its part, rendered into a ConfigMap, mounted
+    read-only (readable by the pod's non-root user) and run from the mount."""
+    source = CHART / "charts" / part / "files" / key
+    assert script(manifests, configmap, key) == source.read_text()
+    lines = source.read_text().splitlines()
+    header = lines[1:] if lines[0].startswith("#!") else lines
+    assert header[0].startswith("# ") and header[1].startswith("# "), f"{key}: no header comment"
+    obj = find(manifests, workload[0], f"{R}-{workload[1]}")
+    spec = pod_spec(obj)
+    c = {c["name"]: c for c in containers(obj)}[container]
+    if argv is not None:
+        assert c["command"] + c.get("args", []) == argv
+    (volume_mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == mount]
+    assert volume_mount["readOnly"] is True
+    volume = {v["name"]: v for v in spec["volumes"]}[volume_mount["name"]]
+    assert volume["configMap"]["name"] == f"{R}-{configmap}"
+    assert volume["configMap"]["defaultMode"] & 0o444 == 0o444
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    checksum = obj["spec"]["template"]["metadata"]["annotations"]["checksum/scripts"]
+    assert re.fullmatch(r"[0-9a-f]{64}", checksum)
+
+
+def test_no_script_is_inline(manifests):
+    """Scripts live in files/: no command or arg of any container is a multi-line script."""
+    for w in workloads(manifests):
+        for c in containers(w):
+            for arg in c.get("command", []) + c.get("args", []):
+                assert "\n" not in arg, f"{w['metadata']['name']}/{c['name']}: inline script"
+
+
+def test_a_changed_script_rolls_the_pods(helm, tmp_path):
+    """checksum/scripts on each pod template follows its part's script, and only that one."""
+    chart = tmp_path / "sentiment-platform"
+    shutil.copytree(CHART, chart)
+
+    def checksums() -> dict[str, str]:
+        out = docs(helm("template", R, str(chart), "-n", NAMESPACE).stdout)
+        return {
+            w["metadata"]["name"]: w["spec"]["template"]["metadata"]["annotations"]["checksum/scripts"]
+            for w in workloads(out)
+            if w["metadata"]["name"] != f"{R}-objectstore"  # MinIO itself runs no script
+        }
+
+    before = checksums()
+    assert len(before) == len(SCRIPTS)
+    for part, (_, name), _container, _configmap, key, _mount, _argv in SCRIPTS:
+        path = chart / "charts" / part / "files" / key
+        path.write_text(path.read_text() + "# changed\n")
+        after = checksums()
+        assert after[f"{R}-{name}"] != before[f"{R}-{name}"], part
+        assert {k for k in after if after[k] != before[k]} == {f"{R}-{name}"}, part
+        before = after
 
 
 # --- kind --------------------------------------------------------------------------------------

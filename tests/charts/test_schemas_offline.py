@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from chartlib import CHART, PARTS, docs
+from sentiment_testkit.charts import CHART, PARTS, docs, part_values_file
 
 pytestmark = pytest.mark.charts
 
@@ -33,9 +33,10 @@ def test_rendered_umbrella_is_valid(kubeconform, rendered_text, values):
 
 
 @pytest.mark.parametrize("part", PARTS)
-def test_rendered_part_is_valid_standalone(helm, kubeconform, part):
+def test_rendered_part_is_valid_standalone(helm, kubeconform, part, tmp_path):
+    """Each part alone, with its defaults and with its section of the umbrella's kind values."""
     path = CHART / "charts" / part
-    for extra in ([], ["-f", str(path / "values-kind.yaml")]):
+    for extra in ([], ["-f", str(part_values_file(part, tmp_path))]):
         text = helm("template", "sentiment", str(path), "-n", "sentiment", *extra).stdout
         _assert_all_valid(kubeconform(text), len(docs(text)))
 
@@ -106,6 +107,7 @@ def test_flow_run_job_from_the_base_job_template_is_valid(kubeconform, worker_jo
     assert env["SENTIMENT_SEARCH"]["value"] == "quick"  # the deployment's env is added
     assert env["MLFLOW_TRACKING_URI"]["value"] == "http://sentiment-mlflow:5000"
     assert env["SENTIMENT_ROLLOUT_DEPLOYMENT"]["value"] == "sentiment-model-server"
+    assert env["SENTIMENT_ROLLOUT_ANNOTATION"]["value"] == "flipkart-sentiment/model-version"
     assert "PREFECT_API_URL" in env
     # prefect-kubernetes insists on these two Job fields inside the pod spec (as in its own default
     # template); the API server ignores unknown PodSpec fields, the strict schema does not.

@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from e2e_lib import LOG, RUN_DIR, Config, Kube, StepLog
+from sentiment_testkit.e2e import LOG, RUN_DIR, Config, Kube, StepLog
 
 
 @pytest.fixture(scope="session")

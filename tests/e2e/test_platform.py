@@ -28,7 +28,8 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from e2e_lib import LOG, ROOT, Config, Kube, PortForward
+import yaml
+from sentiment_testkit.e2e import LOG, ROOT, Config, Kube, PortForward
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3 * 3600)]
 
@@ -37,7 +38,9 @@ REVIEWS = [
     "Worst product ever. The shuttle broke on the first day, complete waste of money.",
     "It is okay, average quality for the price.",
 ]
-ROLLOUT_ANNOTATION = "flipkart-sentiment/model-version"
+# The annotation the trainer patches: the chart's global.rollout.annotation.
+ROLLOUT_ANNOTATION = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
+    "global"]["rollout"]["annotation"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,7 +535,7 @@ def test_6_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dic
         client = state["mlflow"]
         before = {v.version for v in client.search_model_versions(f"name='{cfg.model_name}'")}
         ms_before = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["generation"]
-        # "seed" is the deliberately weaker recipe on its own (see flipkart_sentiment.search).
+        # "seed" is the deliberately weaker recipe on its own (see flipkart_sentiment.core.profiles).
         run = run_flow(kube, cfg, state, {"search": "seed"}, "run 2")
         state["run2"] = run
         prod = client.get_model_version_by_alias(cfg.model_name, "production")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from mlflow.tracking import MlflowClient
-from testlib_servers import flow_env, flow_result, run_flow
+from sentiment_testkit.servers import flow_env, flow_result, run_flow
 
 pytestmark = pytest.mark.integration
 NAME = "flipkart-sentiment"

@@ -7,23 +7,24 @@ import pytest
 
 @pytest.fixture(scope="session")
 def quality_split(data_path):
-    from flipkart_sentiment.data import load_reviews
-    from flipkart_sentiment.training import split_data
+    from flipkart_sentiment.adapters.data import load_reviews
+    from flipkart_sentiment.core.split import split_for_training
 
-    return split_data(load_reviews(str(data_path)), test_size=0.2, cv_folds=3, seed=42)
+    return split_for_training(load_reviews(str(data_path)).frame, test_size=0.2, cv_folds=3, seed=42)
 
 
 @pytest.fixture(scope="session")
 def winner(quality_split):
     """The full profile's grouped-CV winner, fit once on train (not the whole search)."""
-    from flipkart_sentiment import evaluation as ev
+    from flipkart_sentiment.core.profiles import WINNER
+    from flipkart_sentiment.workflows import quality
 
-    pipeline = ev.fit_candidate(ev.CV_WINNER, quality_split.train)
-    return ev.from_pipeline(ev.CV_WINNER, pipeline, "CV winner fit on train")
+    pipeline = quality.fit_candidate(WINNER, quality_split.train)
+    return quality.from_pipeline(WINNER, pipeline, "CV winner fit on train")
 
 
 @pytest.fixture(scope="session")
 def checklist_result(winner):
-    from flipkart_sentiment import evaluation as ev
+    from flipkart_sentiment.workflows.checklist import load_checklist, run_checklist
 
-    return ev.run_checklist(winner, ev.load_checklist())
+    return run_checklist(winner, load_checklist())

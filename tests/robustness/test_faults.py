@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 from mlflow.tracking import MlflowClient
-from testlib_servers import (
+from sentiment_testkit.servers import (
     flow_env,
     free_port,
     mlflow_server_cmd,

@@ -92,7 +92,7 @@ def test_non_utf8_body_is_a_400(model_server):
 @pytest.fixture(scope="module")
 def sklearn_path_server(mlflow_server, champion, tmp_path_factory):
     """The same production model served with the compiled path switched off (the kill switch)."""
-    from testlib_servers import served_model
+    from sentiment_testkit.servers import served_model
 
     log = tmp_path_factory.mktemp("model-server-sklearn") / "server.log"
     with served_model("models:/flipkart-sentiment@production", mlflow_server["url"], log,

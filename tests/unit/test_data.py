@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
+from flipkart_sentiment.adapters.data import DataValidationError, from_bytes, label_for, load_reviews
 from flipkart_sentiment.config import Settings
-from flipkart_sentiment.data import DataValidationError, from_bytes, label_for, load_reviews
 
 
 def csv(text: str) -> bytes:

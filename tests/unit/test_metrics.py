@@ -1,8 +1,8 @@
-from flipkart_sentiment.metrics import evaluate, selection_key
+from flipkart_sentiment.core.metrics import classification_scores, selection_key
 
 
 def test_weighted_and_macro_and_per_class():
-    scores = evaluate(["a", "a", "b"], ["a", "b", "b"], ["a", "b"])
+    scores = classification_scores(["a", "a", "b"], ["a", "b", "b"], ["a", "b"])
     assert scores["accuracy"] == 2 / 3
     assert scores["f1_a"] == 2 / 3 and scores["f1_b"] == 2 / 3
     assert scores["support_a"] == 2

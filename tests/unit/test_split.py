@@ -1,11 +1,10 @@
-from flipkart_sentiment.data import load_reviews
-from flipkart_sentiment.split import group_keys, grouped_split
-from flipkart_sentiment.training import split_data
+from flipkart_sentiment.adapters.data import load_reviews
+from flipkart_sentiment.core.split import group_keys, grouped_split, split_for_training
 
 
 def test_no_review_text_is_on_both_sides_of_any_split(data_path):
     data = load_reviews(str(data_path))
-    splits = split_data(data, test_size=0.2, cv_folds=3, seed=42)
+    splits = split_for_training(data.frame, test_size=0.2, cv_folds=3, seed=42)
     test, train = set(group_keys(splits.test)), set(group_keys(splits.train))
     assert not test & train
     assert len(splits.train) + len(splits.test) == len(data.frame)

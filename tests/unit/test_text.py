@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flipkart_sentiment.text import (
+from flipkart_sentiment.core.text import (
     KEEP_WORDS,
     STOP_WORDS,
     analyze,
@@ -58,7 +58,7 @@ def test_porter_stemming_is_cached():
 
 
 def test_bounded_cache_keeps_long_keys_out():
-    from flipkart_sentiment.text import bounded_cache
+    from flipkart_sentiment.core.text import bounded_cache
 
     calls = []
 
@@ -86,7 +86,7 @@ def _clean_unguarded(text: object) -> str:
     """clean() as the plain chain of substitutions, before each step got its cheap guard."""
     import re
 
-    from flipkart_sentiment import text as t
+    from flipkart_sentiment.core import text as t
 
     if not isinstance(text, str):
         return ""

@@ -87,7 +87,9 @@ derived from the release, so it does not change between upgrades. */}}
 
 {{/* The work pool's base job template: files/base-job-template.json (the same file as
 k8s/base-job-template.json) with the release-specific defaults filled in. Only the values
-below change; the structure of the file is kept as is. */}}
+below change; the structure of the file is kept as is. The platform env ($platform) replaces
+the values of the entries of the same name in the file's container env (every one of them is
+in the file, with its default for release `sentiment`). */}}
 {{- define "prefect-worker.baseJobTemplate" -}}
 {{- $t := .Files.Get "files/base-job-template.json" | fromJson -}}
 {{- $vars := $t.variables.properties -}}
@@ -100,7 +102,7 @@ below change; the structure of the file is kept as is. */}}
 {{- $_ := set (index $vars $name) "default" $default -}}
 {{- end -}}
 {{- $container := index $t.job_configuration.job_manifest.spec.template.spec.containers 0 -}}
-{{- $platform := dict "MLFLOW_TRACKING_URI" (include "prefect-worker.mlflowUri" .) "SENTIMENT_MODEL_NAME" .Values.global.model.name "SENTIMENT_ROLLOUT_DEPLOYMENT" (include "prefect-worker.rolloutDeployment" .) -}}
+{{- $platform := dict "MLFLOW_TRACKING_URI" (include "prefect-worker.mlflowUri" .) "SENTIMENT_MODEL_NAME" .Values.global.model.name "SENTIMENT_ROLLOUT_DEPLOYMENT" (include "prefect-worker.rolloutDeployment" .) "SENTIMENT_ROLLOUT_ANNOTATION" .Values.global.rollout.annotation -}}
 {{- $env := list -}}
 {{- range $container.env -}}
 {{- if hasKey $platform .name -}}

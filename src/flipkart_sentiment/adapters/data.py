@@ -1,0 +1,201 @@
+"""Loading and validating review files: the training CSV, and files of reviews to score.
+
+A file is either turned into a clean frame of (title, text, rating, label) with counts of what
+was dropped, or rejected with a ``DataValidationError`` whose message names the problem. Nothing
+downstream (training, registry) runs on a rejected file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.labels import DEFAULT_LABEL_MAP
+
+# Spellings seen in Flipkart scrapes; matching ignores case, spaces, underscores and hyphens.
+TEXT_COLUMNS = ("Review text", "Review_Text", "review_text", "Review", "review", "text",
+                "Review Body", "review_body", "content", "Comment")
+TITLE_COLUMNS = ("Review Title", "Review_Title", "review_title", "Title", "title", "summary",
+                 "Summary", "Review Heading")
+RATING_COLUMNS = ("Ratings", "Rating", "Reviewer_Rating", "reviewer_rating", "rating",
+                  "ratings", "Stars", "stars", "Score", "Review Rating")
+
+
+class DataValidationError(ValueError):
+    """The input file cannot be used; the message says why, in one line."""
+
+
+@dataclass
+class ReviewData:
+    frame: pd.DataFrame  # columns: title, text, rating, label
+    sha256: str
+    source: str
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.frame["label"].value_counts().items()}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
+
+
+def _find_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
+    by_key = {_key(c): c for c in columns}
+    for candidate in candidates:
+        if _key(candidate) in by_key:
+            return by_key[_key(candidate)]
+    return None
+
+
+def read_bytes(source: str) -> bytes:
+    """Read a local path or an ``s3://bucket/key`` object (endpoint from MLFLOW_S3_ENDPOINT_URL)."""
+    if source.startswith("s3://"):
+        import os
+
+        import boto3
+
+        bucket, _, key = source[5:].partition("/")
+        client = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+        try:
+            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # boto raises many types; the caller needs one clear message
+            raise DataValidationError(f"cannot read {source}: {exc}") from exc
+    path = Path(source)
+    if not path.is_file():
+        raise DataValidationError(
+            f"data file not found: {source}. The project's data lives in ../shared/data/ "
+            "(flipkart_reviews_badminton.csv); set SENTIMENT_DATA_PATH to point elsewhere."
+        )
+    return path.read_bytes()
+
+
+def parse_csv(raw: bytes, source: str = "<bytes>") -> pd.DataFrame:
+    if not raw.strip():
+        raise DataValidationError(f"{source}: the file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(
+            f"{source}: not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); "
+            "save the file as UTF-8"
+        ) from exc
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataValidationError(f"{source}: malformed CSV: {first_line}") from exc
+    if frame.empty:
+        raise DataValidationError(f"{source}: the file has a header but no rows")
+    return frame
+
+
+def label_for(rating: int, label_map: dict[int, str] | None = None) -> str:
+    mapping = label_map or DEFAULT_LABEL_MAP
+    try:
+        return mapping[int(rating)]
+    except KeyError as exc:
+        raise DataValidationError(f"rating {rating} has no label in {mapping}") from exc
+
+
+def validate(
+    frame: pd.DataFrame, source: str = "<frame>", label_map: dict[int, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Pick the text/title/rating columns, drop unusable rows, check ratings, attach labels."""
+    mapping = label_map or DEFAULT_LABEL_MAP
+    columns = [str(c) for c in frame.columns]
+    text_col = _find_column(columns, TEXT_COLUMNS)
+    rating_col = _find_column(columns, RATING_COLUMNS)
+    missing = [name for name, col in (("review text", text_col), ("rating", rating_col)) if not col]
+    if missing:
+        raise DataValidationError(
+            f"{source}: no {' and no '.join(missing)} column; found columns {columns}. "
+            f"Expected one of {list(TEXT_COLUMNS[:4])} and one of {list(RATING_COLUMNS[:4])}"
+        )
+    title_col = _find_column(columns, TITLE_COLUMNS)
+
+    out = pd.DataFrame(
+        {
+            "title": frame[title_col].fillna("").astype(str).str.strip() if title_col else "",
+            "text": frame[text_col].fillna("").astype(str).str.strip(),
+            "rating_raw": frame[rating_col].fillna("").astype(str).str.strip(),
+        }
+    )
+    stats = {"rows_read": len(out)}
+
+    no_rating = out["rating_raw"] == ""
+    numeric = pd.to_numeric(out["rating_raw"].where(~no_rating), errors="coerce")
+    not_numeric = ~no_rating & numeric.isna()
+    if not_numeric.any():
+        bad = out.loc[not_numeric, "rating_raw"].iloc[0]
+        raise DataValidationError(
+            f"{source}: column {rating_col!r} has {int(not_numeric.sum())} non-numeric rating(s), "
+            f"e.g. {bad!r} on data row {int(not_numeric.idxmax()) + 1}"
+        )
+    unknown = ~no_rating & ~numeric.isin(list(mapping))
+    if unknown.any():
+        bad = numeric[unknown].iloc[0]
+        raise DataValidationError(
+            f"{source}: column {rating_col!r} has {int(unknown.sum())} rating(s) outside "
+            f"{sorted(mapping)}, e.g. {bad:g} on data row {int(unknown.idxmax()) + 1}"
+        )
+
+    empty_text = out["text"] == ""
+    stats["dropped_missing_rating"] = int(no_rating.sum())
+    stats["dropped_empty_text"] = int((empty_text & ~no_rating).sum())
+    keep = ~no_rating & ~empty_text
+    out = out.loc[keep].copy()
+    if out.empty:
+        raise DataValidationError(
+            f"{source}: no usable rows: {stats['dropped_empty_text']} empty review text(s) and "
+            f"{stats['dropped_missing_rating']} missing rating(s) out of {stats['rows_read']} rows"
+        )
+    out["rating"] = numeric[keep].astype(int)
+    out["label"] = out["rating"].map(mapping)
+    out = out.drop(columns="rating_raw").reset_index(drop=True)
+    stats["rows_used"] = len(out)
+    stats["duplicate_texts"] = int(out["text"].str.lower().duplicated().sum())
+    if out["label"].nunique() < 2:
+        raise DataValidationError(
+            f"{source}: all {len(out)} usable rows have label {out['label'].iloc[0]!r}; "
+            "training needs at least two classes"
+        )
+    return out, stats
+
+
+def from_bytes(raw: bytes, source: str, label_map: dict[int, str] | None = None) -> ReviewData:
+    """Parse and validate a file's bytes; the data version is the sha256 of exactly these bytes."""
+    frame, stats = validate(parse_csv(raw, source), source, label_map)
+    return ReviewData(frame=frame, sha256=hashlib.sha256(raw).hexdigest(), source=source,
+                      stats=stats)
+
+
+def load_reviews(source: str, label_map: dict[int, str] | None = None) -> ReviewData:
+    return from_bytes(read_bytes(source), source, label_map)
+
+
+def read_reviews_to_score(path: str | Path) -> list:
+    """Reviews to score from a file: a CSV with a review text column (and a title column if it
+    has one) gives {"title", "text"} items; any other file is one review per non-blank line."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        frame = parse_csv(read_bytes(str(path)), str(path))
+        text_col = _find_column(list(frame.columns), TEXT_COLUMNS)
+        if not text_col:
+            raise DataValidationError(f"{path}: no review text column; found {list(frame.columns)}")
+        title_col = _find_column(list(frame.columns), TITLE_COLUMNS)
+        titles = frame[title_col].tolist() if title_col else [None] * len(frame)
+        return [{"text": t, "title": h} for t, h in zip(frame[text_col].tolist(), titles, strict=True)]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataValidationError(f"no such file: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return [line for line in lines if line.strip()]

@@ -1,0 +1,77 @@
+"""Figures logged to MLflow: confusion matrix and the search's run comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # servers and CI have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: str):
+    fig, ax = plt.subplots(figsize=(5, 4.2), dpi=120)
+    normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels,
+           yticklabels=labels, xlabel="predicted", ylabel="true", title=title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            colour = "white" if normalised[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{matrix[i, j]}\n{normalised[i, j]:.0%}", ha="center", va="center",
+                    color=colour, fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
+    fig.tight_layout()
+    return fig
+
+
+def run_comparison_figure(rows: Sequence[dict], metrics=("f1_weighted", "f1_macro")):
+    """Horizontal bars per candidate, one colour per metric; the chosen run is starred."""
+    names = [("★ " if r.get("best") else "") + r["name"] for r in rows]
+    y = np.arange(len(rows))
+    height = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5), dpi=120)
+    for k, metric in enumerate(metrics):
+        values = [r[metric] for r in rows]
+        ax.barh(y + k * height, values, height=height, label=metric)
+        for yi, v in zip(y, values, strict=True):
+            ax.text(v + 0.003, yi + k * height, f"{v:.3f}", va="center", fontsize=7)
+    ax.set_yticks(y + height * (len(metrics) - 1) / 2, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("validation score")
+    ax.set_title("Search: candidates compared")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pass_rate_figure(capabilities: Sequence[str], rates: dict[str, Sequence[float]],
+                     capability_target: float, overall_target: float):
+    """CheckList pass rate per capability (and overall, the last value), one bar per model."""
+    names = [*capabilities, "overall"]
+    y = np.arange(len(names))
+    height = 0.8 / len(rates)
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 2.2), dpi=120)
+    for k, (model, values) in enumerate(rates.items()):
+        ax.barh(y + k * height, values, height=height, label=model)
+        for yi, v in zip(y, values, strict=True):
+            ax.text(v + 0.01, yi + k * height, f"{v:.0%}", va="center", fontsize=7)
+    ax.axvline(capability_target, color="grey", ls=":", lw=1,
+               label=f"capability target {capability_target:.0%}")
+    ax.axvline(overall_target, color="grey", ls="--", lw=1, label=f"overall target {overall_target:.0%}")
+    ax.set_yticks(y + height * (len(rates) - 1) / 2, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.12)
+    ax.set_xlabel("pass rate")
+    ax.set_title("CheckList: pass rate per capability")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path) -> None:
+    fig.savefig(path)
+    plt.close(fig)

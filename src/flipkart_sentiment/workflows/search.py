@@ -1,0 +1,126 @@
+"""The search: cross-validate every candidate of a profile as a nested MLflow run, pick the best,
+and evaluate it on the held-out test split.
+
+Each function is one step of the training workflow (``training.run_training``); they share no
+hidden state, so a retried step starts from its inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import mlflow
+from sklearn.pipeline import Pipeline
+from tqdm.auto import tqdm
+
+from ..adapters.plots import run_comparison_figure
+from ..adapters.tracking import log_confusion, log_figure, log_pipeline_model
+from ..core import metrics as m
+from ..core.compiled import CompiledScorer, Uncompilable
+from ..core.estimators import ALGORITHM, ModelParams, build_pipeline
+from ..core.profiles import PROFILES, SEED
+from ..core.selection import cross_validate, pick_best
+from ..core.split import Splits
+from ..core.text import preprocessing_description
+
+log = logging.getLogger(__name__)
+
+
+class NotServable(RuntimeError):
+    """A candidate the compiled serving path cannot serve: the search stops instead of
+    registering a model that would serve ~8x slower."""
+
+
+@dataclass
+class Candidate:
+    params: ModelParams
+    run_id: str
+    metrics: dict[str, float]  # pooled out-of-fold scores over `train`
+    seconds: float
+    model_uri: str
+    pipeline: Pipeline | None = field(default=None, repr=False)
+
+
+@dataclass
+class FinalModel:
+    params: ModelParams
+    run_id: str
+    model_uri: str
+    test_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def labels_of(frame) -> list[str]:
+    return sorted(frame["label"].unique())
+
+
+def ensure_servable(params: ModelParams, pipeline: Pipeline) -> None:
+    try:
+        CompiledScorer(pipeline)
+    except Uncompilable as exc:
+        raise NotServable(f"candidate {params.name!r} cannot be served on the compiled path: {exc}. "
+                          "Give core/compiled.py its form, or drop it from the profile.") from exc
+
+
+def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[Candidate]:
+    """Cross-validate every candidate of the profile, then fit it on all of `train`; one nested
+    MLflow run each with params, CV metrics, the CV confusion matrix and the fitted model."""
+    labels = labels_of(splits.train)
+    train = splits.train
+    results: list[Candidate] = []
+    for params in tqdm(PROFILES[profile], desc=f"search ({profile})", unit="run"):
+        with mlflow.start_run(run_name=params.name, nested=True,
+                              parent_run_id=parent_run_id) as run:
+            started = time.perf_counter()
+            oof = cross_validate(params, train, splits.folds, seed)
+            pipeline = build_pipeline(params, seed).fit(train, train["label"])
+            seconds = time.perf_counter() - started
+            ensure_servable(params, pipeline)
+            scores = m.classification_scores(train["label"], oof, labels)
+            mlflow.log_params(params.as_params() | {"fields": params.fields,
+                                                    "algorithm": ALGORITHM})
+            mlflow.log_params(preprocessing_description())
+            mlflow.log_metrics({f"cv_{k}": v for k, v in scores.items()} | {"fit_seconds": seconds})
+            log_confusion(m.confusion(train["label"], oof, labels), labels,
+                          f"{params.name} (grouped {len(splits.folds)}-fold CV)")
+            info = log_pipeline_model(pipeline)
+            mlflow.set_tag("role", "candidate")
+        log.info("candidate %-40s cv f1_weighted=%.4f f1_macro=%.4f (%.1fs)", params.name,
+                 scores["f1_weighted"], scores["f1_macro"], seconds)
+        results.append(Candidate(params, run.info.run_id, scores, seconds, info.model_uri,
+                                 pipeline))
+    return results
+
+
+def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) -> FinalModel:
+    """Score the winner and the seed-recipe baseline on the test set; log both and the plots."""
+    best = pick_best(candidates, lambda c: c.metrics)
+    baseline = next((c for c in candidates if c.params == SEED), None)
+    labels = labels_of(splits.train)
+    test = splits.test
+
+    predicted = best.pipeline.predict(test)
+    scores = m.classification_scores(test["label"], predicted, labels)
+    with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
+        mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
+        log_confusion(m.confusion(test["label"], predicted, labels), labels,
+                      f"{best.params.name} (test)", "confusion_matrix_test.png")
+        mlflow.set_tag("role", "final")
+    baseline_scores = (m.classification_scores(test["label"], baseline.pipeline.predict(test), labels)
+                       if baseline else {})
+
+    rows = [{"name": c.params.name, "best": c is best, **c.metrics} for c in candidates]
+    log_figure(run_comparison_figure(rows), "search_comparison.png")
+    log_confusion(m.confusion(test["label"], predicted, labels), labels,
+                  f"{best.params.name} (test)", "confusion_matrix_test.png")
+    mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
+    mlflow.log_metrics({f"baseline_test_{k}": v for k, v in baseline_scores.items()})
+    log.info("best %s: test f1_weighted=%.4f f1_macro=%.4f (seed recipe %.4f / %.4f)",
+             best.params.name, scores["f1_weighted"], scores["f1_macro"],
+             baseline_scores.get("f1_weighted", float("nan")),
+             baseline_scores.get("f1_macro", float("nan")))
+    return FinalModel(best.params, best.run_id, best.model_uri, scores, baseline_scores,
+                      candidates)

@@ -1,0 +1,233 @@
+"""The training workflow, written once: the Prefect flow and the CLI both run `run_training`.
+
+`run_training` takes a `step` wrapper. The CLI passes the identity; the flow passes a function
+that turns each step into a Prefect task with the step's retry policy, so the order of steps and
+what each gets are defined here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from tqdm.auto import tqdm
+
+from ..adapters import registry
+from ..adapters.data import ReviewData, from_bytes, read_bytes
+from ..config import REPO_ROOT, Settings
+from ..core.estimators import ALGORITHM
+from ..core.split import Splits, split_for_training
+from ..core.text import analyze, preprocessing_description, stem
+from . import search as search_step
+
+log = logging.getLogger(__name__)
+
+# MLflow's client retries a dead server for minutes by default. Fail fast instead and let the
+# steps' own retries (visible in Prefect) decide how long to wait.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow server cannot be reached."""
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    retries: int = 0
+    # Only one run at a time may execute this step (the orchestrator provides the lock).
+    exclusive: bool = False
+
+
+# Steps that talk to the MLflow server retry; pure computation fails at once (a retry of a bad
+# file would fail the same way).
+POLICIES: dict[str, StepPolicy] = {
+    "load": StepPolicy(retries=2),
+    "validate": StepPolicy(),
+    "split": StepPolicy(),
+    "preprocess": StepPolicy(),
+    "start_tracking": StepPolicy(retries=3),
+    "search": StepPolicy(retries=1),
+    "evaluate": StepPolicy(retries=1),
+    "register": StepPolicy(retries=3),
+    # Read production, compare, move the alias: must not interleave with another run's promote,
+    # or the worse of two concurrent challengers could end up in production.
+    "promote": StepPolicy(retries=3, exclusive=True),
+    "rollout": StepPolicy(retries=2),
+}
+
+Step = Callable[[str, Callable[..., Any]], Callable[..., Any]]
+
+
+def plain_step(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    return fn
+
+
+@dataclass
+class TrainingResult:
+    data_sha256: str
+    data_stats: dict[str, int]
+    label_counts: dict[str, int]
+    parent_run_id: str
+    final: search_step.FinalModel
+    version: str
+    decision: registry.Decision
+    rolled_out: str | None = None
+    text_stats: dict[str, float] = field(default_factory=dict)
+
+
+def preprocess(frame: pd.DataFrame) -> dict[str, float]:
+    """Clean and tokenize every review once: warms the stem cache and measures the text."""
+    started = time.perf_counter()
+    tokens = [analyze(t) for t in tqdm(frame["text"], desc="preprocess", leave=False)]
+    titles = [analyze(t) for t in frame["title"]]
+    vocabulary = {w for ts in tokens for w in ts} | {w for ts in titles for w in ts}
+    seconds = time.perf_counter() - started
+    info = stem.cache_info()
+    return {
+        "reviews": float(len(tokens)),
+        "mean_tokens": sum(map(len, tokens)) / max(len(tokens), 1),
+        "empty_after_cleaning": float(sum(1 for ts in tokens if not ts)),
+        "vocabulary": float(len(vocabulary)),
+        "stem_cache_size": float(info.currsize),
+        "reviews_per_second": len(tokens) / max(seconds, 1e-9),
+    }
+
+
+def git_commit() -> str:
+    if commit := os.environ.get("SENTIMENT_GIT_COMMIT"):
+        return commit
+    try:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def start_tracking(settings: Settings, data: ReviewData, splits: Splits,
+                   profile: str, text_stats: dict[str, float]) -> str:
+    """Check the server, pick the experiment, open the parent run; returns its id."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    try:
+        mlflow.set_experiment(settings.experiment)
+    except Exception as exc:
+        if not _is_connection_error(exc):
+            raise
+        raise TrackingUnavailable(
+            f"MLflow tracking server at {settings.tracking_uri} is unreachable "
+            f"({type(exc).__name__}); start it or set MLFLOW_TRACKING_URI"
+        ) from exc
+    run = mlflow.start_run(run_name=f"train-{profile}")
+    mlflow.log_params({"data_sha256": data.sha256, "data_source": data.source,
+                       "search_profile": profile, "seed": settings.seed,
+                       "label_map": str(settings.label_map), "algorithm": ALGORITHM,
+                       **splits.sizes(), **preprocessing_description()})
+    mlflow.log_metrics({f"data_{k}": float(v) for k, v in data.stats.items()})
+    mlflow.log_metrics({f"text_{k}": v for k, v in text_stats.items()})
+    mlflow.set_tags({"data_sha256": data.sha256, "git_commit": git_commit()})
+    mlflow.end_run()
+    return run.info.run_id
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import requests
+
+    text = str(exc)
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError)) or any(
+        marker in text for marker in ("Max retries exceeded", "Connection refused",
+                                      "Failed to establish a new connection", "timed out")
+    )
+
+
+def _resume(settings: Settings, run_id: str):
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    return mlflow.start_run(run_id=run_id)
+
+
+def search(settings: Settings, splits: Splits, profile: str, run_id: str):
+    with _resume(settings, run_id):
+        return search_step.search(splits, profile, settings.seed, run_id)
+
+
+def evaluate(settings: Settings, splits: Splits, candidates, run_id: str):
+    with _resume(settings, run_id):
+        return search_step.evaluate(splits, candidates, run_id)
+
+
+def register(settings: Settings, final: search_step.FinalModel, data: ReviewData) -> str:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    tags = {
+        "algorithm": ALGORITHM,
+        "preprocessing": "clean+regex-tokenize+stopwords(keep negations)+porter-stem; "
+                         f"tfidf {final.params.fields} 1-{final.params.ngram_max}grams"
+                         + (" + char 2-5grams" if final.params.char_ngrams else ""),
+        "data_sha256": data.sha256,
+        "git_commit": git_commit(),
+        "search_candidate": final.params.name,
+        "test_f1_weighted": f"{final.test_metrics['f1_weighted']:.6f}",
+        "test_f1_macro": f"{final.test_metrics['f1_macro']:.6f}",
+    }
+    version = registry.register(MlflowClient(), settings.model_name, final.run_id,
+                                final.model_uri, tags)
+    return version.version
+
+
+def promote(settings: Settings, version: str, final: search_step.FinalModel,
+            splits: Splits) -> registry.Decision:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    challenger = client.get_model_version(settings.model_name, version)
+    decision = registry.decide(client, settings.model_name, challenger, final.test_metrics,
+                               splits.test, settings.min_improvement)
+    registry.apply(client, settings.model_name, decision)
+    return decision
+
+
+def rollout(settings: Settings, version: str) -> str:
+    from ..adapters.rollout import rollout as patch_deployment
+
+    return patch_deployment(settings.rollout_deployment, version, settings.rollout_annotation,
+                            settings.rollout_namespace)
+
+
+def finish(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    MlflowClient().set_terminated(run_id, status)
+
+
+def run_training(settings: Settings, data_path: str | None = None, profile: str | None = None,
+                 step: Step = plain_step) -> TrainingResult:
+    profile = profile or settings.search
+    source = data_path or settings.data_path
+    raw = step("load", read_bytes)(source)
+    data: ReviewData = step("validate", from_bytes)(raw, source, settings.label_map)
+    splits = step("split", split_for_training)(data.frame, settings.test_size, settings.cv_folds,
+                                               settings.seed)
+    text_stats = step("preprocess", preprocess)(splits.train)
+    run_id = step("start_tracking", start_tracking)(settings, data, splits, profile, text_stats)
+    try:
+        candidates = step("search", search)(settings, splits, profile, run_id)
+        final = step("evaluate", evaluate)(settings, splits, candidates, run_id)
+        version = step("register", register)(settings, final, data)
+        decision = step("promote", promote)(settings, version, final, splits)
+        rolled = None
+        if decision.promote and settings.rollout_deployment:
+            rolled = step("rollout", rollout)(settings, version)
+    except BaseException:
+        try:
+            finish(settings, run_id, "FAILED")
+        except Exception:  # the original error matters more than this one
+            log.warning("could not mark MLflow run %s as failed", run_id)
+        raise
+    finish(settings, run_id)
+    return TrainingResult(data.sha256, data.stats, data.label_counts, run_id, final, version,
+                          decision, rolled, text_stats)
+

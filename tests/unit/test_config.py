@@ -1,0 +1,31 @@
+"""Settings: what users tune, with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from flipkart_sentiment.config import Settings
+
+
+def test_schedule_and_rollout_annotation_are_settings(monkeypatch):
+    default = Settings()
+    assert (default.schedule_cron, default.schedule_timezone) == ("0 2 * * *", "UTC")
+    assert default.rollout_annotation == "flipkart-sentiment/model-version"
+    monkeypatch.setenv("SENTIMENT_SCHEDULE_CRON", "30 4 * * 1")
+    monkeypatch.setenv("SENTIMENT_SCHEDULE_TIMEZONE", "Asia/Kolkata")
+    monkeypatch.setenv("SENTIMENT_ROLLOUT_ANNOTATION", "example.com/model")
+    tuned = Settings()
+    assert (tuned.schedule_cron, tuned.schedule_timezone) == ("30 4 * * 1", "Asia/Kolkata")
+    assert tuned.rollout_annotation == "example.com/model"
+
+
+def test_labels_follow_the_label_map(monkeypatch):
+    assert Settings().labels == ["Negative", "Neutral", "Positive"]
+    monkeypatch.setenv("SENTIMENT_LABEL_MAP", "1:Negative,2:Negative,3:Negative,4:Positive,5:Positive")
+    assert Settings().labels == ["Negative", "Positive"]
+
+
+def test_an_unknown_search_profile_names_the_choices(monkeypatch):
+    monkeypatch.setenv("SENTIMENT_SEARCH", "fastest")
+    with pytest.raises(ValueError, match="'full', 'quick' or 'seed'"):
+        Settings()
