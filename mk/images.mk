@@ -1,9 +1,9 @@
-# Container images: sentiment-{trainer,mlflow,prefect,model-server}:$(IMAGE_TAG), Dockerfiles in
-# images/<name>/, built from the repository root by scripts/docker/build-image.sh (which starts
-# dockerd if needed, picks a BuildKit client, passes the CA bundle as a build secret and the data
-# directory as the trainer's `data` context). BASE_IMAGE defaults to python:3.11-slim; when no
-# registry is reachable the script uses the debootstrapped sentiment-base:bookworm instead.
-# See docs/images.md.
+# Container images: sentiment-{trainer,mlflow,prefect,model-server}:$(IMAGE_TAG), the targets of the
+# one multi-stage images/Dockerfile, built from the repository root by scripts/docker/build-image.sh
+# (which starts dockerd if needed, picks a BuildKit client, passes the CA bundle as a build secret
+# and the data directory as the trainer's `data` context). BASE_IMAGE defaults to python:3.11-slim;
+# when no registry is reachable the script uses the debootstrapped sentiment-base:bookworm instead.
+# The targets share the Dockerfile's `base` stage, so `make images` builds it once. See docs/images.md.
 
 ##@ Images
 
@@ -11,7 +11,8 @@ IMAGE_TAG   ?= 0.1.0
 # Empty = automatic (python:3.11-slim if present or pullable, else sentiment-base:bookworm).
 BASE_IMAGE  ?=
 DATA_DIR    ?= $(abspath $(ROOT)/../shared/data)
-# NO_CACHE=1 rebuilds every layer (a cold build).
+# NO_CACHE=1 rebuilds every layer (a cold build). `make images NO_CACHE=1` does it with one
+# CACHE_BUST id for the four (see build-image.sh), so they still share one freshly built base stage.
 NO_CACHE    ?= 0
 IMAGE_NAMES := trainer mlflow prefect model-server
 IMAGES_TEST_ARGS ?=
@@ -30,7 +31,7 @@ base-image: ## Build sentiment-base:bookworm (debootstrap + docker import) for r
 
 .PHONY: images
 images: ## Build all four images (BASE_IMAGE=..., IMAGE_TAG=..., NO_CACHE=1 for a cold build)
-	@set -e; for n in $(IMAGE_NAMES); do $(BUILD_IMAGE) $$n; done
+	@set -e; bust=$$(date +%s%N); for n in $(IMAGE_NAMES); do CACHE_BUST=$$bust $(BUILD_IMAGE) $$n; done
 	@$(MAKE) --no-print-directory images-list
 
 .PHONY: image-trainer

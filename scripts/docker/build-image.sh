@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build one of the project images from the repository root:
+# Build one of the project images from the repository root: the target of the same name in
+# images/Dockerfile, tagged $IMAGE_PREFIX<name>:$IMAGE_TAG.
 #   scripts/docker/build-image.sh trainer|mlflow|prefect|model-server
 #   scripts/docker/build-image.sh --print-base      # just print the base image that would be used
+# The targets share the Dockerfile's `base` stage: built once (by the first image), cached after.
 #
 # What it decides so callers (make, tests) need not:
 #   - the base: $BASE_IMAGE if set; else python:3.11-slim when it is present locally or Docker
@@ -10,11 +12,13 @@
 #   - a BuildKit-capable client: `docker` with buildx, else a pre-23 client with DOCKER_BUILDKIT=1
 #     (Debian's /usr/bin/docker), since RUN --mount needs BuildKit;
 #   - the trainer's `data` context: `--build-context data=$DATA_DIR` where the builder supports
-#     named contexts, else a tiny data image (images/trainer/data.Dockerfile) passed as DATA_IMAGE;
+#     named contexts, else a tiny data image (images/data.Dockerfile) passed as DATA_IMAGE;
 #   - the CA bundle ($CACERT, default the system bundle) as BuildKit secret `cacert`, so pip works
 #     behind a TLS-inspecting proxy without the CA ever entering an image.
 # Env: IMAGE_TAG (0.1.0), IMAGE_PREFIX (sentiment-), BASE_IMAGE, DATA_DIR (../shared/data),
-#      CACERT, NO_CACHE=1 (cold build), DOCKER (client to use), RUN_DIR.
+#      CACERT, NO_CACHE=1 (cold build: --no-cache; with CACHE_BUST=<id> set as well, the build arg
+#      CACHE_BUST instead, so the images built with the same id share one fresh base stage: this is
+#      what `make images NO_CACHE=1` does), DOCKER (client to use), RUN_DIR.
 # Appends "<utc time> <image> <base> <cache|no-cache> <seconds>s <size>" to $RUN_DIR/images/build-times.log.
 set -euo pipefail
 
@@ -74,20 +78,25 @@ resolve_base() {
 if [ "${1:-}" = "--print-base" ]; then resolve_base; exit 0; fi
 
 NAME="${1:?usage: build-image.sh trainer|mlflow|prefect|model-server}"
-DOCKERFILE="$ROOT/images/$NAME/Dockerfile"
-[ -f "$DOCKERFILE" ] || { log "no $DOCKERFILE"; exit 2; }
+case "$NAME" in
+  trainer|mlflow|prefect|model-server) ;;
+  *) log "unknown image $NAME (trainer, mlflow, prefect or model-server)"; exit 2 ;;
+esac
+DOCKERFILE="$ROOT/images/Dockerfile"
 IMAGE="$PREFIX$NAME:$TAG"
 CLIENT="$(pick_client)"
 BASE="$(resolve_base)"
 mkdir -p "$LOG_DIR"
 
-args=(build -f "$DOCKERFILE" -t "$IMAGE" --build-arg "BASE_IMAGE=$BASE"
+args=(build -f "$DOCKERFILE" --target "$NAME" -t "$IMAGE" --build-arg "BASE_IMAGE=$BASE"
       --label "org.opencontainers.image.title=$PREFIX$NAME"
       --label "org.opencontainers.image.version=$TAG"
       --label "org.opencontainers.image.revision=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
       --label "org.opencontainers.image.base.name=$BASE")
 [ -n "$CACERT" ] && [ -s "$CACERT" ] && args+=(--secret "id=cacert,src=$CACERT")
-[ "${NO_CACHE:-0}" = 1 ] && args+=(--no-cache)
+if [ "${NO_CACHE:-0}" = 1 ]; then
+  if [ -n "${CACHE_BUST:-}" ]; then args+=(--build-arg "CACHE_BUST=$CACHE_BUST"); else args+=(--no-cache); fi
+fi
 
 if [ "$NAME" = trainer ]; then
   [ -f "$DATA_DIR/flipkart_reviews_badminton.csv" ] \
@@ -98,7 +107,7 @@ if [ "$NAME" = trainer ]; then
   else
     DATA_IMAGE="${PREFIX}data:$TAG"
     log "builder without named contexts: packing $DATA_DIR as $DATA_IMAGE"
-    DOCKER_BUILDKIT=1 "$CLIENT" build -q -f "$ROOT/images/trainer/data.Dockerfile" -t "$DATA_IMAGE" "$DATA_DIR" >/dev/null
+    DOCKER_BUILDKIT=1 "$CLIENT" build -q -f "$ROOT/images/data.Dockerfile" -t "$DATA_IMAGE" "$DATA_DIR" >/dev/null
     args+=(--build-arg "DATA_IMAGE=$DATA_IMAGE")
   fi
 fi

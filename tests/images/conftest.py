@@ -2,13 +2,15 @@
 
 Everything real, nothing mocked:
 - dockerd is started by scripts/docker/dockerd-up.sh (Debian docker.io is installed if missing);
-- each image is built once per session by scripts/docker/build-image.sh (layer cache makes
-  rebuilds quick; the base is python:3.11-slim, or the debootstrapped base with no registry);
+- each image (the target of the same name in images/Dockerfile) is built once per session by
+  scripts/docker/build-image.sh (layer cache makes rebuilds quick; the base is python:3.11-slim,
+  or the debootstrapped base with no registry);
 - an MLflow server and a Prefect server run on the host from this virtualenv, on free ports;
 - containers run with ``--network host`` against them and are removed at the end.
 
 Env: IMAGE_TAG (0.1.0), RUN_DIR (.run), and whatever build-image.sh reads (BASE_IMAGE, DATA_DIR,
-CACERT). Logs of the host servers and containers: $RUN_DIR/images/tests/.
+CACERT). Logs of the host servers and containers: $RUN_DIR/images/tests/. The helpers live in
+the test kit (sentiment_testkit.images, sentiment_testkit.servers).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import time
 
 import pytest
-from images_lib import (
+from sentiment_testkit.images import (
     DOCKERD_TIMEOUT,
     LOG_DIR,
     MODEL_NAME,
@@ -25,15 +27,12 @@ from images_lib import (
     RUN_DIR,
     TRAIN_COMMAND,
     Containers,
-    HostProcess,
     Images,
     TrainedModel,
     create_flow_run,
-    free_port,
     run,
-    tool,
-    wait_http_ok,
 )
+from sentiment_testkit.servers import served_mlflow, served_prefect
 
 
 @pytest.fixture(scope="session")
@@ -56,70 +55,23 @@ def containers(docker_daemon):
 
 
 # --------------------------------------------------------------------------- host servers
+# These override the root conftest's fixtures of the same names: here they yield the URL only.
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> str:
     """A real MLflow tracking server + registry (sqlite, proxied artifacts) on the host."""
-    home = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = HostProcess(
-        "host-mlflow",
-        [
-            tool("mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{home}/mlflow.db",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-        ],
-        env={**os.environ},
-        cwd=home,
-    )
-    try:
-        wait_http_ok(f"{url}/health", 240, proc.alive, "host MLflow server")
-    except AssertionError as exc:
-        proc.stop()
-        pytest.fail(f"{exc}\n{proc.tail()}", pytrace=False)
-    yield url
-    proc.stop()
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with served_mlflow(tmp_path_factory.mktemp("mlflow"), LOG_DIR / "host-mlflow.log") as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory) -> str:
-    """A real Prefect server (sqlite) on the host; returns its API URL."""
-    home = tmp_path_factory.mktemp("prefect")
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api,
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    proc = HostProcess(
-        "host-prefect",
-        [tool("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=home,
-    )
-    try:
-        wait_http_ok(f"{api}/health", 240, proc.alive, "host Prefect server")
-    except AssertionError as exc:
-        proc.stop()
-        pytest.fail(f"{exc}\n{proc.tail()}", pytrace=False)
-    yield api
-    proc.stop()
+    """A real Prefect server (sqlite) on the host; yields its API URL."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with served_prefect(tmp_path_factory.mktemp("prefect"), LOG_DIR / "host-prefect.log") as (api, _):
+        yield api
 
 
 @pytest.fixture(scope="session")

@@ -13,20 +13,23 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from images_lib import (
+from sentiment_testkit.images import (
     LOG_DIR,
     NAMES,
     ROOT,
     HostProcess,
-    free_port,
     http,
     run,
     wait_http_ok,
 )
+from sentiment_testkit.servers import free_port
 
 pytestmark = [pytest.mark.images, pytest.mark.timeout(3600)]
 
 LABELS = {"Positive", "Neutral", "Negative"}
+# What the trainer image must hold byte for byte from src/flipkart_sentiment and flows/: the code
+# and the package data (workflows/checklist.yaml).
+SHIPPED = (".py", ".yaml")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,13 +78,14 @@ def test_image_is_non_root_and_pinned(images, name):
 
 
 def test_trainer_holds_current_code_and_data(images):
-    """The trainer's package, flows and data are byte-identical to the tree (no stale layer)."""
+    """The trainer's package (code and package data), flows and data are byte-identical to the
+    tree (no stale layer, no file missing from the wheel)."""
     image = images.get("trainer")
     script = (
         "import hashlib, pathlib, flipkart_sentiment as p\n"
         "roots = {'src': pathlib.Path(p.__file__).parent, 'flows': pathlib.Path('/app/flows')}\n"
         "for key, root in roots.items():\n"
-        "    for f in sorted(root.rglob('*.py')):\n"
+        f"    for f in sorted(f for f in root.rglob('*') if f.suffix in {SHIPPED!r}):\n"
         "        print(key, f.relative_to(root), hashlib.sha256(f.read_bytes()).hexdigest())\n"
         "import os; d = os.environ['SENTIMENT_DATA_PATH']\n"
         "print('data', os.path.basename(d), hashlib.sha256(open(d, 'rb').read()).hexdigest())\n"
@@ -92,10 +96,13 @@ def test_trainer_holds_current_code_and_data(images):
     def digest(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
+    def shipped(root: Path) -> list[Path]:
+        return [f for f in root.rglob("*") if f.suffix in SHIPPED]
+
     tree = {
         f"src {f.relative_to(ROOT / 'src/flipkart_sentiment')} {digest(f)}"
-        for f in (ROOT / "src/flipkart_sentiment").rglob("*.py")
-    } | {f"flows {f.relative_to(ROOT / 'flows')} {digest(f)}" for f in (ROOT / "flows").rglob("*.py")}
+        for f in shipped(ROOT / "src/flipkart_sentiment")
+    } | {f"flows {f.relative_to(ROOT / 'flows')} {digest(f)}" for f in shipped(ROOT / "flows")}
     code_in_image = {line for line in in_image if not line.startswith("data ")}
     if code_in_image != tree:
         # The tree may be edited while the session runs: only files older than the image count.

@@ -1,12 +1,12 @@
-"""Helpers of the image smoke tests (used by conftest.py and the test modules)."""
+"""Helpers of the image smoke tests (tests/images): build the images (the targets of
+images/Dockerfile, through scripts/docker/build-image.sh), run containers and host processes, and
+start a training flow run the way the Prefect Kubernetes worker does."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
+from .paths import ROOT, RUN_DIR
+
 LOG_DIR = RUN_DIR / "images" / "tests"
 TAG = os.environ.get("IMAGE_TAG", "0.1.0")
 MODEL_NAME = "flipkart-sentiment"
-NAMES = ("trainer", "mlflow", "prefect", "model-server")
-VENV_BIN = Path(sys.executable).parent
+NAMES = ("trainer", "mlflow", "prefect", "model-server")  # the targets of images/Dockerfile
 
 BUILD_TIMEOUT = 2400  # one image, cold, on two shared cores
 DOCKERD_TIMEOUT = 900  # includes a possible apt-get install of docker.io
@@ -47,12 +46,6 @@ def run(cmd: list[str], timeout: float, check: bool = True, **kw) -> subprocess.
             f"\n--- stderr\n{res.stderr[-4000:]}"
         )
     return res
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(method: str, url: str, body: dict | None = None, timeout: float = 60) -> tuple[int, str]:
@@ -204,11 +197,6 @@ class HostProcess:
                     pass
                 self.proc.wait(timeout=10)
         self._log.close()
-
-
-def tool(name: str) -> str:
-    path = VENV_BIN / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
 
 
 # The trainer runs a flow run the way the Prefect Kubernetes worker's Job does: a deployment whose
