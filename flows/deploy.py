@@ -1,9 +1,13 @@
-"""Create the `train-sentiment/daily` deployment, locally or on Kubernetes.
+"""Create the platform's deployments, locally or on Kubernetes:
+
+- `train-sentiment/daily`: the training flow, on a cron schedule;
+- `promote-sentiment/manual` (parameter `version`) and `rollback-sentiment/manual`: the
+  operator's promote and rollback, through the same delivery path as the CLI.
 
     python flows/deploy.py local                       # process work pool `local-process`
     python flows/deploy.py kubernetes --image sentiment-trainer:0.1.0
 
-Both are idempotent: running again updates the deployment in place. The schedule is a setting:
+Both are idempotent: running again updates the deployments in place. The schedule is a setting:
 SENTIMENT_SCHEDULE_CRON and SENTIMENT_SCHEDULE_TIMEZONE (default `0 2 * * *`, UTC).
 """
 
@@ -12,13 +16,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from delivery_flow import promote_sentiment, rollback_sentiment
 from prefect.schedules import Cron
 from train_flow import train_sentiment
 
 from flipkart_sentiment.config import Settings
 
 DEPLOYMENT = "daily"
+MANUAL = "manual"
 FLOWS_DIR = Path(__file__).resolve().parent
+# (flow, entrypoint in flows/, deployment name, scheduled?)
+FLOWS = [
+    (train_sentiment, "train_flow.py:train_sentiment", DEPLOYMENT, True),
+    (promote_sentiment, "delivery_flow.py:promote_sentiment", MANUAL, False),
+    (rollback_sentiment, "delivery_flow.py:rollback_sentiment", MANUAL, False),
+]
 
 
 def schedule(settings: Settings) -> Cron:
@@ -26,24 +38,27 @@ def schedule(settings: Settings) -> Cron:
     return Cron(settings.schedule_cron, timezone=settings.schedule_timezone)
 
 
-def deploy_local(pool: str, settings: Settings) -> str:
-    # The process worker runs the flow from this checkout, so the source is this folder.
-    deployment = train_sentiment.from_source(
-        source=str(FLOWS_DIR), entrypoint="train_flow.py:train_sentiment"
-    )
-    return deployment.deploy(name=DEPLOYMENT, work_pool_name=pool, schedule=schedule(settings),
-                             print_next_steps=False)
+def deploy_local(pool: str, settings: Settings) -> list[str]:
+    # The process worker runs the flows from this checkout, so the source is this folder.
+    ids = []
+    for flow, entrypoint, name, scheduled in FLOWS:
+        deployment = flow.from_source(source=str(FLOWS_DIR), entrypoint=entrypoint)
+        ids.append(deployment.deploy(name=name, work_pool_name=pool,
+                                     schedule=schedule(settings) if scheduled else None,
+                                     print_next_steps=False))
+    return ids
 
 
-def deploy_kubernetes(pool: str, image: str, job_variables: dict, settings: Settings) -> str:
+def deploy_kubernetes(pool: str, image: str, job_variables: dict, settings: Settings) -> list[str]:
     # The code is baked into the trainer image at /app; no build, no push (there may be no
     # registry): the image must already be on the nodes (kind load / ctr import).
-    return train_sentiment.deploy(
-        name=DEPLOYMENT, work_pool_name=pool, image=image, build=False, push=False,
-        schedule=schedule(settings),
-        job_variables={"image_pull_policy": "IfNotPresent", **job_variables},
-        print_next_steps=False,
-    )
+    return [
+        flow.deploy(name=name, work_pool_name=pool, image=image, build=False, push=False,
+                    schedule=schedule(settings) if scheduled else None,
+                    job_variables={"image_pull_policy": "IfNotPresent", **job_variables},
+                    print_next_steps=False)
+        for flow, _, name, scheduled in FLOWS
+    ]
 
 
 def main() -> None:
@@ -59,12 +74,14 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     if args.target == "local":
-        deployment_id = deploy_local(args.pool, settings)
+        deploy_local(args.pool, settings)
     else:
         env = dict(item.split("=", 1) for item in args.env)
-        deployment_id = deploy_kubernetes(args.pool, args.image, {"env": env} if env else {}, settings)
-    print(f"deployment train-sentiment/{DEPLOYMENT} ({deployment_id}) on pool {args.pool}, "
-          f"schedule {settings.schedule_cron} ({settings.schedule_timezone})")
+        deploy_kubernetes(args.pool, args.image, {"env": env} if env else {}, settings)
+    for flow, _, name, scheduled in FLOWS:
+        when = (f"schedule {settings.schedule_cron} ({settings.schedule_timezone})" if scheduled
+                else "run on demand")
+        print(f"deployment {flow.name}/{name} on pool {args.pool}, {when}")
 
 
 if __name__ == "__main__":

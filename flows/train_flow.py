@@ -1,52 +1,27 @@
-"""Prefect flow `train-sentiment`: the package's training pipeline, one task per step.
+"""Prefect flow `train-sentiment`: the package's training workflow, one task per step.
 
 The steps, their order and their retry policies live in `flipkart_sentiment.workflows.training`;
-this file only turns each step into a Prefect task and publishes the run summary as an artifact.
+this file only turns each step into a Prefect task, gives the workflow the promotion lock and
+publishes the run summary as an artifact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists
+from promotion_lock import promotion_lock
 
 from flipkart_sentiment.config import Settings
 from flipkart_sentiment.workflows.summary import summary_markdown
 from flipkart_sentiment.workflows.training import POLICIES, run_training
 
 
-def ensure_lock(name: str) -> None:
-    """A global concurrency limit of 1 on the Prefect server: a lock every flow run shares."""
-    with get_client(sync_client=True) as client:
-        try:
-            client.upsert_global_concurrency_limit_by_name(name, limit=1)
-        except ObjectAlreadyExists:  # another run created it between our read and create
-            pass
-
-
-def exclusive(fn: Callable[..., Any], lock: str) -> Callable[..., Any]:
-    @wraps(fn)
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with concurrency(lock, occupy=1, strict=True, timeout_seconds=600):
-            return fn(*args, **kwargs)
-
-    return locked
-
-
 def as_task(settings: Settings) -> Callable[[str, Callable[..., Any]], Callable[..., Any]]:
-    lock = f"{settings.model_name}-promotion"
-    ensure_lock(lock)
-
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         policy = POLICIES[name]
-        if policy.exclusive:
-            fn = exclusive(fn, lock)
         return task(
             fn,
             name=name.replace("_", "-"),
@@ -62,18 +37,21 @@ def as_task(settings: Settings) -> Callable[[str, Callable[..., Any]], Callable[
 
 @flow(name="train-sentiment", log_prints=True)
 def train_sentiment(data_path: str | None = None, search: str | None = None) -> dict[str, Any]:
-    """Load, validate, split, preprocess, search, evaluate, register and promote."""
+    """Load, validate, split, preprocess, search, evaluate, register, promote and deliver."""
     logger = get_run_logger()
     settings = Settings()
     logger.info("training from %s with search profile %s; MLflow at %s",
                 data_path or settings.data_path, search or settings.search, settings.tracking_uri)
-    result = run_training(settings, data_path, search, step=as_task(settings))
+    result = run_training(settings, data_path, search, step=as_task(settings),
+                          exclusive=promotion_lock(settings))
     create_markdown_artifact(
         key="training-summary",
         markdown=summary_markdown(result, settings.tracking_uri, settings.model_name),
         description=f"{settings.model_name} v{result.version}",
     )
     logger.info(result.decision.reason)
+    if result.delivery:
+        logger.info(result.delivery.describe())
     return {
         "version": result.version,
         "promoted": result.decision.promote,
@@ -81,6 +59,7 @@ def train_sentiment(data_path: str | None = None, search: str | None = None) -> 
         "run_id": result.parent_run_id,
         "test_f1_weighted": result.final.test_metrics["f1_weighted"],
         "test_f1_macro": result.final.test_metrics["f1_macro"],
+        "rollout_seconds": result.delivery.rollout_seconds if result.delivery else None,
     }
 
 

@@ -63,10 +63,11 @@ kind-next-steps: ## Print the URLs and the next commands for the kind cluster
 	@echo "Platform is up (release $(RELEASE), namespace $(NAMESPACE), context $(KUBE_CONTEXT)):"
 	@echo "  MLflow UI     $(MLFLOW_URL)"
 	@echo "  Prefect UI    $(PREFECT_URL)"
-	@echo "  Model server  $(MODEL_URL)  (waits for the first promoted model)"
+	@echo "  Model server  $(MODEL_URL)  (503 until the first training run rolls a model out)"
 	@echo "Next:"
 	@echo "  make train      # prefect deployment run $(FLOW_DEPLOYMENT) --watch (a Job in $(NAMESPACE))"
-	@echo "  make predict    # curl $(MODEL_URL)/invocations"
+	@echo "  make predict    # curl $(MODEL_URL)/invocations (X-Model-Version names the version)"
+	@echo "  make kind-promote VERSION=N / make kind-rollback   # verified, reverted on failure"
 	@echo "  kubectl --context $(KUBE_CONTEXT) -n $(NAMESPACE) get pods"
 	@echo "  make kind-down  # delete the cluster"
 
@@ -83,9 +84,26 @@ train: ## Run the training deployment on the cluster and watch it (TRAIN_ARGS='-
 	PREFECT_API_URL=$(PREFECT_URL)/api $(VENV)/bin/prefect deployment run $(FLOW_DEPLOYMENT) --watch $(TRAIN_ARGS)
 
 .PHONY: predict
-predict: ## curl the model server's /invocations (PREDICT_BODY=<json>)
-	curl -fsS $(MODEL_URL)/invocations -H 'Content-Type: application/json' -d '$(PREDICT_BODY)'
-	@echo
+predict: ## curl the model server's /invocations (PREDICT_BODY=<json>); shows which version answered
+	@mkdir -p $(RUN_DIR)
+	@curl -fsS -D - -o $(RUN_DIR)/predict.json $(MODEL_URL)/invocations -H 'Content-Type: application/json' \
+	  -d '$(PREDICT_BODY)' | grep -i '^x-model-' || true
+	@cat $(RUN_DIR)/predict.json; echo
+
+# What the CLI needs to promote/roll back on the kind cluster from this machine.
+KIND_DELIVERY_ENV = MLFLOW_TRACKING_URI=$(MLFLOW_URL) SENTIMENT_ROLLOUT_TARGET=kubernetes \
+  SENTIMENT_ROLLOUT_DEPLOYMENT=$(RELEASE)-model-server SENTIMENT_ROLLOUT_NAMESPACE=$(NAMESPACE)
+
+.PHONY: kind-promote
+kind-promote: ## Make VERSION production and roll the cluster's model server onto it (reverted if it fails)
+	@test -n "$(VERSION)" || { echo "usage: make kind-promote VERSION=<registered version>"; exit 2; }
+	$(KUBECTL) config use-context $(KUBE_CONTEXT) >/dev/null
+	$(KIND_DELIVERY_ENV) $(VENV)/bin/flipkart-sentiment promote --version $(VERSION)
+
+.PHONY: kind-rollback
+kind-rollback: ## Back to the version production replaced, and the cluster's model server with it
+	$(KUBECTL) config use-context $(KUBE_CONTEXT) >/dev/null
+	$(KIND_DELIVERY_ENV) $(VENV)/bin/flipkart-sentiment rollback
 
 ##@ Charts (offline checks)
 

@@ -4,7 +4,9 @@
 #
 #   platform.sh up       start (or keep) MLflow, Prefect server and worker
 #   platform.sh train    create/update the deployment, run it, wait for the result
-#   platform.sh serve    (re)start the model server on models:/<name>@production
+#   platform.sh serve    (re)start the model server on MODEL_URI (default: the exact version
+#                        that models:/<name>@production points to)
+#   platform.sh stop-model-server
 #   platform.sh predict  curl the model server with a few reviews
 #   platform.sh demo     all of the above, then print where the UIs are
 #   platform.sh down     stop everything this script started
@@ -12,7 +14,9 @@
 #
 # Everything it starts writes its log and pid under $RUN_DIR (default .run/). Ports come from
 # MLFLOW_PORT, PREFECT_PORT and MODEL_PORT. Running `demo` twice is fine: services that already
-# answer are kept, and the model server is restarted so it serves the newest production version.
+# answer are kept. The worker's flow runs roll the model server themselves after a promotion
+# (SENTIMENT_ROLLOUT_TARGET=local: `flipkart-sentiment promote|rollback` do the same, through
+# `platform.sh serve`), so `demo` starts it only when it is not already serving production.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -33,6 +37,8 @@ export PREFECT_API_URL="http://$HOST:$PREFECT_PORT/api"
 export PREFECT_HOME="$RUN_DIR/prefect"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_UI_API_URL="$PREFECT_API_URL"
 export SENTIMENT_SEARCH="$SEARCH" PYTHONUNBUFFERED=1
+# Promotions (the flow, the CLI) restart the local model server on the new version.
+export SENTIMENT_ROLLOUT_TARGET=local SENTIMENT_LOCAL_MODEL_PORT="$MODEL_PORT" RUN_DIR VENV
 
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids" "$RUN_DIR/mlflow" "$PREFECT_HOME"
 
@@ -41,9 +47,13 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 answers() { curl -fsS -m 3 -o /dev/null "$1" 2>/dev/null; }
 
-wait_for() {  # url name seconds logfile
-  local url=$1 name=$2 limit=$3 log=$4 waited=0
+wait_for() {  # url name seconds logfile [service]: fails early if the service's process exits
+  local url=$1 name=$2 limit=$3 log=$4 service=${5:-} waited=0
   until answers "$url"; do
+    if [[ -n $service ]] && ! running "$service"; then
+      tail -n 60 "$log" >&2 || true
+      die "$name exited before answering at $url (log: $log)"
+    fi
     if (( waited >= limit )); then
       tail -n 20 "$log" >&2 || true
       die "$name did not answer at $url within ${limit}s (log: $log)"
@@ -118,20 +128,51 @@ train() {
     --watch-timeout "${TRAIN_TIMEOUT:-1800}" || die "the training flow run failed; see $RUN_DIR/logs/prefect-worker.log"
 }
 
+production_uri() {  # models:/<name>/<version> of @production, or nothing
+  python - "$MODEL_NAME" <<'PY' 2>/dev/null
+import sys
+from mlflow import MlflowClient
+try:
+    v = MlflowClient().get_model_version_by_alias(sys.argv[1], "production")
+    print(f"models:/{sys.argv[1]}/{v.version}")
+except Exception:
+    pass
+PY
+}
+
+served_version() {  # X-Model-Version of the running model server, or nothing
+  curl -fsS -m 3 -o /dev/null -D - "http://$HOST:$MODEL_PORT/ping" 2>/dev/null |
+    tr -d '\r' | awk -F': ' 'tolower($1) == "x-model-version" {print $2}'
+}
+
 serve() {
+  local uri=${MODEL_URI:-$(production_uri)}
+  [[ -n $uri ]] || die "no production version of $MODEL_NAME yet: run 'make local-train' first"
   stop model-server
-  say "serving models:/$MODEL_NAME@production at http://$HOST:$MODEL_PORT"
-  start model-server mlflow models serve -m "models:/$MODEL_NAME@production" \
+  say "serving $uri at http://$HOST:$MODEL_PORT"
+  start model-server mlflow models serve -m "$uri" \
     --env-manager local --host "$HOST" --port "$MODEL_PORT" --workers "$SERVE_WORKERS"
-  wait_for "http://$HOST:$MODEL_PORT/ping" "model server" 180 "$RUN_DIR/logs/model-server.log"
+  wait_for "http://$HOST:$MODEL_PORT/ping" "model server" 180 "$RUN_DIR/logs/model-server.log" model-server
+}
+
+serve_if_stale() {  # the flow usually rolled it already; restart only if it serves something else
+  local want served
+  want=$(production_uri); served=$(served_version)
+  if [[ -n $want && "models:/$MODEL_NAME/$served" == "$want" ]]; then
+    say "model server already serves $want"
+  else
+    serve
+  fi
 }
 
 predict() {
   local body='{"inputs": ["Excellent shuttle, lasts long and flies straight", "Worst product. Feathers broke in one game, fake Yonex", "Average quality, okay for the price", {"title": "Terrific purchase", "text": "Fast delivery, genuine product"}]}'
   say "curl http://$HOST:$MODEL_PORT/invocations"
   echo "$body"
-  curl -fsS -m 30 -H 'Content-Type: application/json' -d "$body" "http://$HOST:$MODEL_PORT/invocations" |
-    python -m json.tool
+  local headers="$RUN_DIR/logs/last-response-headers"
+  curl -fsS -m 30 -D "$headers" -H 'Content-Type: application/json' -d "$body" \
+    "http://$HOST:$MODEL_PORT/invocations" | python -m json.tool
+  say "answered by $(tr -d '\r' < "$headers" | awk -F': ' 'tolower($1) ~ /^x-model-(name|version)$/ {printf "%s ", $2}')"
   say "a bad request gets a 400 with a reason:"
   curl -sS -m 30 -H 'Content-Type: application/json' -d '{"inputs": [null]}' \
     -w '\nHTTP %{http_code}\n' "http://$HOST:$MODEL_PORT/invocations"
@@ -164,10 +205,11 @@ case "${1:-demo}" in
   up) up ;;
   train) up; train ;;
   serve) serve ;;
+  stop-model-server) stop model-server ;;
   predict) predict ;;
-  demo) up; train; serve; predict; urls ;;
+  demo) up; train; serve_if_stale; predict; urls ;;
   urls) urls ;;
   status) status ;;
   down) down ;;
-  *) die "unknown command '$1' (up, train, serve, predict, demo, urls, status, down)" ;;
+  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, demo, urls, status, down)" ;;
 esac

@@ -1,4 +1,4 @@
-"""`flipkart-sentiment`: train, predict, promote and evaluate from a terminal."""
+"""`flipkart-sentiment`: train, predict, promote, rollback and evaluate from a terminal."""
 
 from __future__ import annotations
 
@@ -53,20 +53,30 @@ def _predict(args, settings: Settings) -> int:
     return 0
 
 
-def _promote(args, settings: Settings) -> int:
+def _deliver(args, settings: Settings) -> int:
+    """promote --version N and rollback: alias -> rollout -> wait, reverted on failure."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from .adapters import registry
+    from .workflows import delivery
 
     mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
     try:
-        registry.force_production(MlflowClient(), settings.model_name, args.version)
-    except MlflowException as exc:
+        target = delivery.target_from(settings)
+        if args.command == "rollback":
+            result = delivery.rollback(settings, client, target)
+        else:
+            result = delivery.deliver(settings, client, args.version, "forced",
+                                      "promoted by an operator (flipkart-sentiment promote)", target)
+    except delivery.RolloutFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (MlflowException, ValueError) as exc:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    print(f"{settings.model_name}@production -> version {args.version}")
+    print(f"{settings.model_name}: {result.describe()}")
     return 0
 
 
@@ -99,8 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", nargs="+", help="one or more review texts")
     source.add_argument("--file", help="a CSV with a review text column, or one review per line")
     predict.add_argument("--model", help="model URI (default: models:/<name>@production)")
-    promote = sub.add_parser("promote", help="point the production alias at a version")
+    promote = sub.add_parser("promote", help="make a version production and roll the model server "
+                             "onto it (SENTIMENT_ROLLOUT_TARGET), reverting if it fails")
     promote.add_argument("--version", required=True)
+    sub.add_parser("rollback", help="back to the version the current production replaced, "
+                   "server included")
     evaluate = sub.add_parser("evaluate", help="model-quality report: test metrics and the "
                               "CheckList suite -> reports/quality.md")
     evaluate.add_argument("--data", help=f"CSV path or s3:// URI (default: SENTIMENT_DATA_PATH, "
@@ -124,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
-    commands = {"train": _train, "predict": _predict, "promote": _promote, "evaluate": _evaluate}
+    commands = {"train": _train, "predict": _predict, "promote": _deliver, "rollback": _deliver,
+                "evaluate": _evaluate}
     return commands[args.command](args, settings)
 
 

@@ -9,7 +9,7 @@ server's own (it ships inside every model, with ``core``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,12 +49,21 @@ class Settings(BaseSettings):
     # The deployment `train-sentiment/daily`: when it runs (cron, in this time zone).
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "UTC"
-    # Kubernetes rollout after a promotion: the model-server Deployment, its namespace (default:
-    # the pod's own) and the pod-template annotation that carries the served version (the
-    # chart's `global.rollout.annotation`).
+    # Where a promotion rolls out (workflows/delivery.py): "kubernetes" (the model-server
+    # Deployment below), "local" (the local platform's model server) or "none" (move the alias
+    # only). Unset: "kubernetes" when a Deployment is named, else "none".
+    rollout_target: Literal["none", "kubernetes", "local"] | None = None
+    # The model-server Deployment, its namespace (default: the pod's own, or the kubeconfig's)
+    # and the pod-template annotation that carries the served version (the chart's
+    # `global.rollout.annotation`).
     rollout_deployment: str | None = None
     rollout_namespace: str | None = None
     rollout_annotation: str = "flipkart-sentiment/model-version"
+    # How long a rollout may take before it is reverted.
+    rollout_timeout_seconds: float = Field(default=600.0, gt=0)
+    # The local platform's model server (scripts/local/platform.sh restarts it on a version).
+    local_model_port: int = 5001
+    local_platform_script: Path = REPO_ROOT / "scripts" / "local" / "platform.sh"
 
     tracking_uri: str = Field(
         default="http://127.0.0.1:5000",
@@ -73,6 +82,12 @@ class Settings(BaseSettings):
                     "SENTIMENT_LABEL_MAP must look like '1:Negative,2:Negative,3:Neutral,...'"
                 ) from exc
         return value
+
+    @property
+    def rollout_kind(self) -> str:
+        if self.rollout_target is not None:
+            return self.rollout_target
+        return "kubernetes" if self.rollout_deployment else "none"
 
     @property
     def labels(self) -> list[str]:

@@ -145,18 +145,30 @@ def test_schema_rejects_bad_values(helm, bad):
     assert "schema" in out.stderr, out.stderr
 
 
-def test_model_server_guard_against_a_hanging_install(helm):
-    """replicas > maxUnavailable would make `helm install --wait` wait for a model."""
-    out = helm("template", RELEASE, str(CHART), "--set", "model-server.replicas=2", check=False)
-    assert out.returncode != 0
-    assert "maxUnavailable" in out.stderr
-    ok = render(
-        helm, "--set", "model-server.replicas=2", "--set", "model-server.rollout.maxUnavailable=2"
-    )
-    assert docs(ok)
-    # on upgrade (a model exists by then) zero-downtime rollouts are allowed
-    upgrade = render(helm, "--is-upgrade", "--set", "model-server.rollout.maxUnavailable=0")
-    assert docs(upgrade)
+@pytest.mark.parametrize("replicas,pdb", [(1, False), (2, True), (3, True)])
+def test_model_server_budget_only_with_two_or_more_replicas(helm, replicas, pdb):
+    """A PodDisruptionBudget with one replica would block every node drain."""
+    out = docs(render(helm, "--set", f"model-server.replicas={replicas}"))
+    budgets = [d for d in out if d["kind"] == "PodDisruptionBudget"]
+    assert bool(budgets) is pdb
+    if pdb:
+        assert budgets[0]["spec"]["maxUnavailable"] == 1
+        assert budgets[0]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "model-server"
+
+
+def test_model_server_autoscaling_leaves_replicas_to_the_autoscaler(helm):
+    out = docs(render(helm, "--set", "model-server.autoscaling.enabled=true"))
+    deployment = next(d for d in out if d["kind"] == "Deployment"
+                      and d["metadata"]["name"].endswith("model-server"))
+    assert "replicas" not in deployment["spec"], "helm upgrade would reset the autoscaler"
+    (hpa,) = [d for d in out if d["kind"] == "HorizontalPodAutoscaler"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert hpa["spec"]["minReplicas"] == 2
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    # the HPA's percentages are of the request: there must be one
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"]["cpu"]
+    assert any(d["kind"] == "PodDisruptionBudget" for d in out)  # minReplicas 2
 
 
 def test_parts_can_be_disabled(helm):
@@ -199,7 +211,7 @@ def test_umbrella_notes_say_how_to_reach_the_uis_and_curl_the_model(helm, chart_
         assert "http://localhost:5000" in notes  # MLflow UI
         assert "http://localhost:4200" in notes  # Prefect UI
         assert "curl" in notes and "http://localhost:5001/invocations" in notes
-        assert "models:/flipkart-sentiment@production" in notes
+        assert "X-Model-Version" in notes and "/invocations answers 503" in notes
     assert "port-forward svc/sentiment-mlflow 5000" in default
     assert "port-forward svc/sentiment-model-server 5001" in default
     assert "nodePort 30500" in kind and "nodePort 30501" in kind and "nodePort 30420" in kind

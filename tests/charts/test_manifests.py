@@ -251,9 +251,11 @@ def test_worker_role_is_exactly_jobs_pods_logs_events(manifests):
     assert pod_spec(worker)["serviceAccountName"] == f"{R}-prefect-worker"
 
 
-def test_trainer_role_may_only_get_and_patch_the_model_server(manifests):
+def test_trainer_role_may_only_roll_the_model_server(manifests):
+    """get and patch the model-server Deployment by name; read pods to follow the rollout."""
     role = find(manifests, "Role", f"{R}-trainer")
     assert _rules(role) == [
+        (("",), ("pods",), ("get", "list"), ()),
         (("apps",), ("deployments",), ("get", "patch"), (f"{R}-model-server",)),
     ]
     binding = find(manifests, "RoleBinding", f"{R}-trainer")
@@ -449,34 +451,38 @@ def test_mlflow_server(manifests):
 # --- model server ------------------------------------------------------------------------------
 
 
-def test_model_server_serves_the_production_alias(manifests):
+def test_model_server_serves_what_the_rollout_sets(manifests):
+    """The chart renders no model URI: serve.py serves SERVED_MODEL_URI, which only the rollout writes
+    into the pod template (so helm upgrade keeps it), and stands by without one."""
     d = find(manifests, "Deployment", f"{R}-model-server")
     c = pod_spec(d)["containers"][0]
-    cmd = c["command"] + c["args"]
-    assert cmd[:3] == ["mlflow", "models", "serve"]
-    assert cmd[cmd.index("-m") + 1] == "models:/flipkart-sentiment@production"
-    assert cmd[cmd.index("--env-manager") + 1] == "local"
-    assert cmd[cmd.index("-p") + 1] == "5001"
-    assert env_of(c)["MLFLOW_TRACKING_URI"]["value"] == f"http://{R}-mlflow:5000"
+    assert c["command"] == ["python", "/scripts/serve.py"]
+    env = env_of(c)
+    assert "SERVED_MODEL_URI" not in env, "the chart must never render the served version"
+    assert env["PORT"]["value"] == "5001" and env["MODEL_NAME"]["value"] == "flipkart-sentiment"
+    assert env["MLFLOW_TRACKING_URI"]["value"] == f"http://{R}-mlflow:5000"
+    serve = script(manifests, "model-server-scripts", "serve.py")
+    assert '"mlflow", "models", "serve", "-m", uri, "--env-manager", "local"' in serve
+    assert "503" in serve and "MODEL_NOT_READY" in serve  # stand-by before the first promotion
     assert c["ports"][0]["containerPort"] == 5001
     svc = find(manifests, "Service", f"{R}-model-server")
     assert svc["spec"]["ports"][0]["port"] == 5001
 
 
-def test_model_server_install_does_not_wait_for_a_model(manifests):
-    """The pod waits for the alias in an init container; maxUnavailable >= replicas lets
-    Helm 3's --wait (ready >= replicas - maxUnavailable) pass before the first training."""
+def test_model_server_rolls_out_without_a_gap(manifests):
+    """New pods first (surge, none unavailable); Ready means loaded and warmed up (/ping);
+    a terminating pod drains before SIGTERM; a crash's log tail is its termination message."""
     d = find(manifests, "Deployment", f"{R}-model-server")
-    init = pod_spec(d)["initContainers"][0]
-    assert init["name"] == "wait-for-model"
-    assert init["command"] == ["python", "/scripts/wait_for_model.py"]
-    assert "get_model_version_by_alias" in script(
-        manifests, "model-server-scripts", "wait_for_model.py"
-    )
-    assert env_of(init)["MODEL_ALIAS"]["value"] == "production"
-    strategy = d["spec"]["strategy"]
-    assert strategy["type"] == "RollingUpdate"
-    assert strategy["rollingUpdate"]["maxUnavailable"] >= d["spec"]["replicas"]
+    rolling = d["spec"]["strategy"]["rollingUpdate"]
+    assert d["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert rolling["maxUnavailable"] == 0 and rolling["maxSurge"] >= 1
+    assert d["spec"]["progressDeadlineSeconds"] > 0
+    assert "initContainers" not in pod_spec(d), "an install must not wait for a model"
+    c = pod_spec(d)["containers"][0]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/ping"
+    assert c["lifecycle"]["preStop"]["sleep"]["seconds"] >= 1
+    assert pod_spec(d)["terminationGracePeriodSeconds"] > c["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
 def _values(part: str | None = None) -> dict:
@@ -587,8 +593,8 @@ SCRIPTS = [
      "wait_for_db.py", "/scripts", ["python", "/scripts/wait_for_db.py"]),
     ("prefect-worker", ("Deployment", "prefect-worker"), "sync-work-pool", "prefect-worker-scripts",
      "sync-work-pool.sh", "/scripts", ["/bin/sh", "/scripts/sync-work-pool.sh"]),
-    ("model-server", ("Deployment", "model-server"), "wait-for-model", "model-server-scripts",
-     "wait_for_model.py", "/scripts", ["python", "/scripts/wait_for_model.py"]),
+    ("model-server", ("Deployment", "model-server"), "model-server", "model-server-scripts",
+     "serve.py", "/scripts", ["python", "/scripts/serve.py"]),
 ]  # fmt: skip
 
 

@@ -1,16 +1,22 @@
-"""End-to-end: the platform on a real cluster, from `helm install` to a served prediction.
+"""End-to-end: the platform on a real cluster, from `helm install` to served, delivered models.
 
 Runs against the current kubeconfig (``make e2e``; on the no-registry machine
 ``make e2e-local``). The steps run in order and share state; after a failure the rest are
 skipped, except the uninstall, which always runs (unless E2E_KEEP=1).
 
-  1. helm install the platform; every pod Ready
-  2. prefect deployment run the training flow: the worker creates a Job from the trainer image
-  3. MLflow (PostgreSQL backend, S3 artifacts) shows the run, version, tags, production alias
-  4. the model-server Deployment serves that version; a request through its Service answers
-  5. deleting the model-server pod brings it back, serving the same version
-  6. a second run whose challenger is worse does not move production
-  7. helm uninstall leaves nothing running
+   1. helm install --wait with no model yet: every pod Ready, the model server stands by (503)
+   2. prefect deployment run the training flow (the seed recipe): a Job; version 1 is rolled out
+   3. MLflow (PostgreSQL backend, S3 artifacts) shows the run, version, tags, production alias
+   4. the model server serves that exact version through its Service, and says so per response
+   5. deleting the model-server pods brings them back, serving the same version
+   6. a better challenger is promoted while a load generator runs: no failed request, and once
+      the rollout is done every answer comes from the new version
+   7. a worse challenger does not move production, nor roll the server
+   8. `flipkart-sentiment rollback` and `kubectl rollout undo` each bring the previous version
+      back, and the answers say so
+   9. a version that cannot load is promoted (the promote-sentiment flow) under load: the rollout
+      fails, everything is reverted, nothing stops answering, the flow run fails with the cause
+  10. helm uninstall leaves nothing running
 
 Each step is logged with its time (.run/e2e/steps.log, summary in .run/e2e/summary.txt).
 """
@@ -38,6 +44,8 @@ REVIEWS = [
     "Worst product ever. The shuttle broke on the first day, complete waste of money.",
     "It is okay, average quality for the price.",
 ]
+PROMOTE_DEPLOYMENT = "promote-sentiment/manual"
+ROLLBACK_DEPLOYMENT = "rollback-sentiment/manual"
 # The annotation the trainer patches: the chart's global.rollout.annotation.
 ROLLOUT_ANNOTATION = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
     "global"]["rollout"]["annotation"]
@@ -136,9 +144,11 @@ def prefect_client(state: dict):
             yield client
 
 
-def run_flow(kube: Kube, cfg: Config, state: dict, params: dict[str, str], label: str) -> dict:
-    """`prefect deployment run` the training deployment, wait for it, return the flow run info."""
-    args = [venv_bin("prefect"), "--no-prompt", "deployment", "run", cfg.deployment]
+def run_flow(kube: Kube, cfg: Config, state: dict, params: dict[str, str], label: str,
+             deployment: str | None = None, expect_failure: bool = False) -> dict:
+    """`prefect deployment run` a deployment (default: training), wait for it, return the flow
+    run info; with expect_failure, a failed run is returned instead of raised."""
+    args = [venv_bin("prefect"), "--no-prompt", "deployment", "run", deployment or cfg.deployment]
     for k, v in params.items():
         args += ["--param", f"{k}={v}"]
     LOG.say("$ " + " ".join(args))
@@ -192,6 +202,8 @@ def run_flow(kube: Kube, cfg: Config, state: dict, params: dict[str, str], label
             logs = kube.run("logs", f"job/{seen_job['name']}", "--tail=60", check=False).stdout
             LOG.say(f"job logs:\n{logs}")
         raise
+    if expect_failure and fr.state.is_failed():
+        return {"id": run_id, "job": seen_job, "flow_run": fr}
     if not fr.state.is_completed():
         if seen_job:
             logs = kube.run("logs", f"job/{seen_job['name']}", "--tail=80", check=False).stdout
@@ -201,37 +213,48 @@ def run_flow(kube: Kube, cfg: Config, state: dict, params: dict[str, str], label
     return {"id": run_id, "job": seen_job, "flow_run": fr}
 
 
-def predict_in_cluster(kube: Kube, state: dict, payload: dict) -> dict:
-    """POST to the model server through its Service's DNS name, from a pod in the cluster."""
-    svc, port, image = state["ms_service"], state["ms_port"], state["ms_image"]
-    url = f"http://{svc}.{kube.cfg.namespace}.svc.cluster.local:{port}/invocations"
-    name = f"e2e-predict-{uuid.uuid4().hex[:6]}"
-    code = (
-        "import json, sys, urllib.request;"
-        f"req = urllib.request.Request({url!r}, data=sys.argv[1].encode(),"
-        " headers={'Content-Type': 'application/json'});"
-        "print(urllib.request.urlopen(req, timeout=60).read().decode())"
-    )
-    overrides = {
-        "spec": {
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
-            "automountServiceAccountToken": False,
-        }
-    }
-    kube.run(
-        "run",
-        name,
-        f"--image={image}",
-        "--image-pull-policy=IfNotPresent",
-        "--restart=Never",
-        f"--overrides={json.dumps(overrides)}",
-        "--command",
-        "--",
-        "python",
-        "-c",
-        code,
-        json.dumps(payload),
-    )
+# Pods the test starts itself meet the restricted Pod Security profile.
+RESTRICTED_POD = {
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"}},
+    "automountServiceAccountToken": False,
+}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True}
+
+
+def run_pod(kube: Kube, state: dict, name: str, code: str, *args: str) -> None:
+    """A pod of the model-server image running `python -c code args` (restarts never)."""
+    overrides = {"spec": {**RESTRICTED_POD, "containers": [{
+        "name": name, "image": state["ms_image"], "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-c", code, *args], "securityContext": RESTRICTED_CONTAINER}]}}
+    kube.run("run", name, f"--image={state['ms_image']}", "--restart=Never",
+             f"--overrides={json.dumps(overrides)}")
+
+
+def service_url(kube: Kube, state: dict, path: str = "/invocations") -> str:
+    return f"http://{state['ms_service']}.{kube.cfg.namespace}.svc.cluster.local:{state['ms_port']}{path}"
+
+
+_REQUEST = """
+import json, sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(),
+                             headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=60) as r:
+        status, headers, body = r.status, r.headers, r.read().decode()
+except urllib.error.HTTPError as e:
+    status, headers, body = e.code, e.headers, e.read().decode()
+print(json.dumps({"status": status, "version": headers.get("X-Model-Version"),
+                  "body": json.loads(body)}))
+"""
+
+
+def request_in_cluster(kube: Kube, state: dict, payload: dict) -> dict:
+    """POST to the model server through its Service's DNS name, from a pod in the cluster:
+    {"status", "version" (X-Model-Version), "body"}."""
+    name = f"e2e-request-{uuid.uuid4().hex[:6]}"
+    run_pod(kube, state, name, _REQUEST, service_url(kube, state), json.dumps(payload))
     try:
 
         def done():
@@ -246,6 +269,94 @@ def predict_in_cluster(kube: Kube, state: dict, payload: dict) -> dict:
         kube.run("delete", "pod", name, "--wait=false", check=False)
 
 
+_LOAD = """
+import json, sys, threading, time, urllib.request, urllib.error
+url, seconds = sys.argv[1], float(sys.argv[2])
+body = json.dumps({"inputs": ["great shuttle, fast delivery", "worst, broke in a day"]}).encode()
+end, lock = time.time() + seconds, threading.Lock()
+def worker():
+    while time.time() < end:
+        t = time.time()
+        try:
+            req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+                status, version = r.status, r.headers.get("X-Model-Version")
+        except urllib.error.HTTPError as e:
+            status, version = e.code, e.headers.get("X-Model-Version")
+        except Exception as e:
+            status, version = 0, type(e).__name__
+        with lock:
+            print(f"{t:.3f} {status} {version}", flush=True)
+        time.sleep(0.02)
+threads = [threading.Thread(target=worker) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+class LoadGenerator:
+    """Requests without pause (two at a time, each on a new connection, like most clients)
+    through the model-server Service from a pod in the cluster; every answer's status and
+    X-Model-Version is logged with its time. A context manager: the pod goes on exit."""
+
+    def __init__(self, kube: Kube, state: dict, seconds: int = 1500) -> None:
+        self.kube, self.state, self.seconds = kube, state, seconds
+        self.name = f"e2e-load-{uuid.uuid4().hex[:6]}"
+        self.rows: list[tuple[float, int, str]] = []
+
+    def __enter__(self) -> LoadGenerator:
+        run_pod(self.kube, self.state, self.name, _LOAD, service_url(self.kube, self.state),
+                str(self.seconds))
+        wait_until(f"load generator {self.name} answering", lambda: len(self.records()) > 20, 120, 1)
+        LOG.say(f"load generator {self.name} running")
+        return self
+
+    def records(self) -> list[tuple[float, int, str]]:
+        out = self.kube.run("logs", self.name, check=False).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit():
+                rows.append((float(parts[0]), int(parts[1]), parts[2]))
+        return rows
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(5)  # answers after the last event
+        self.rows = self.records()
+        self.kube.run("delete", "pod", self.name, "--wait=false", check=False)
+
+
+def summarize(rows: list[tuple[float, int, str]], since: float) -> dict:
+    """Counts of a load generator's answers, and what answered after `since` (epoch seconds)."""
+    failed = [r for r in rows if r[1] != 200]
+    after = [r for r in rows if r[0] > since]
+    versions: dict[str, int] = {}
+    for _, _, version in rows:
+        versions[version] = versions.get(version, 0) + 1
+    span = rows[-1][0] - rows[0][0] if len(rows) > 1 else 0.0
+    return {"sent": len(rows), "failed": len(failed), "failures": failed[:5],
+            "versions": versions, "after": {v for _, _, v in after}, "n_after": len(after),
+            "per_second": len(rows) / span if span else 0.0}
+
+
+def cli(state: dict, cfg: Config, *args: str) -> subprocess.CompletedProcess:
+    """`flipkart-sentiment ...` from this machine, like an operator: the MLflow port-forward,
+    the current kubeconfig, the model-server Deployment."""
+    env = dict(os.environ) | {
+        "MLFLOW_TRACKING_URI": state["mlflow_pf"].url, "SENTIMENT_MODEL_NAME": cfg.model_name,
+        "SENTIMENT_ROLLOUT_TARGET": "kubernetes", "SENTIMENT_ROLLOUT_DEPLOYMENT": state["ms_deployment"],
+        "SENTIMENT_ROLLOUT_NAMESPACE": cfg.namespace, "SENTIMENT_ROLLOUT_ANNOTATION": ROLLOUT_ANNOTATION,
+        "SENTIMENT_ROLLOUT_TIMEOUT_SECONDS": "420"}
+    LOG.say("$ flipkart-sentiment " + " ".join(args))
+    res = subprocess.run([venv_bin("flipkart-sentiment"), *args], env=env, capture_output=True,
+                         text=True, timeout=900)
+    LOG.say(f"  -> exit {res.returncode}: {(res.stdout + res.stderr).strip().splitlines()[-1:]}")
+    return res
+
+
 def check_predictions(body: dict, n: int) -> list[dict]:
     preds = body.get("predictions", body)
     assert isinstance(preds, list) and len(preds) == n, f"unexpected response: {body}"
@@ -256,11 +367,21 @@ def check_predictions(body: dict, n: int) -> list[dict]:
 
 
 def served_version(kube: Kube, state: dict) -> str | None:
+    """The version the Deployment's pod template serves (SERVED_MODEL_URI), checked against the
+    annotation the rollout sets with it."""
     dep = kube.json("get", "deployment", state["ms_deployment"])
-    return (dep["spec"]["template"]["metadata"].get("annotations") or {}).get(ROLLOUT_ANNOTATION)
+    template = dep["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    uri = next((e.get("value") for e in container.get("env", []) if e["name"] == "SERVED_MODEL_URI"), None)
+    version = uri.rsplit("/", 1)[-1] if uri else None
+    annotation = (template["metadata"].get("annotations") or {}).get(ROLLOUT_ANNOTATION)
+    assert annotation == version, f"SERVED_MODEL_URI {uri} but annotation {annotation}"
+    return version
 
 
 def wait_model_server_ready(kube: Kube, state: dict, timeout: float = 600) -> None:
+    """`kubectl rollout status`, then until no pod of another version is left (rollout status
+    is done while old pods still drain)."""
     kube.run(
         "rollout",
         "status",
@@ -268,6 +389,19 @@ def wait_model_server_ready(kube: Kube, state: dict, timeout: float = 600) -> No
         f"--timeout={int(timeout)}s",
         timeout=timeout + 30,
     )
+    want = served_version(kube, state)
+    dep = kube.json("get", "deployment", state["ms_deployment"])
+    selector = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"]["matchLabels"].items())
+
+    def only_that_version() -> bool:
+        for pod in kube.pods(selector):
+            env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
+            uri = env.get("SERVED_MODEL_URI")
+            if (uri.rsplit("/", 1)[-1] if uri else None) != want:
+                return False
+        return True
+
+    wait_until(f"only version {want} left", only_that_version, timeout, interval=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,22 +431,11 @@ def test_1_helm_install(kube: Kube, cfg: Config, state: dict):
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{kube.describe_problems()}") from None
 
-        def waiting_for_model(p: dict) -> bool:
-            # The model server's init container waits for the first production model, which
-            # only the training run of step 2 creates (its Deployment tolerates this).
-            return any(
-                c["name"] == "wait-for-model" and "running" in (c.get("state") or {})
-                for c in p["status"].get("initContainerStatuses", [])
-            )
-
         def all_ready():
             pods = [p for p in kube.pods() if p["status"].get("phase") != "Succeeded"]
             return pods and all(
-                waiting_for_model(p)
-                or (
-                    p["status"].get("phase") == "Running"
-                    and all(c.get("ready") for c in p["status"].get("containerStatuses", []))
-                )
+                p["status"].get("phase") == "Running"
+                and all(c.get("ready") for c in p["status"].get("containerStatuses", []))
                 for p in pods
             )
 
@@ -321,13 +444,22 @@ def test_1_helm_install(kube: Kube, cfg: Config, state: dict):
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{kube.describe_problems()}") from None
         for p in kube.pods():
-            note = " (waiting for the first model)" if waiting_for_model(p) else ""
-            LOG.say(f"  pod {p['metadata']['name']}: {p['status'].get('phase')}{note}")
+            LOG.say(f"  pod {p['metadata']['name']}: {p['status'].get('phase')}")
         state["installed"] = True
+
+        # No model yet: the model server stands by, Ready, and says so with a 503.
+        dep = deployment_for(kube, 5001, "model-server")
+        state.update(ms_deployment=dep["metadata"]["name"], ms_port=5001,
+                     ms_service=service_for(kube, 5001, "model-server")["metadata"]["name"],
+                     ms_image=dep["spec"]["template"]["spec"]["containers"][0]["image"])
+        assert served_version(kube, state) is None
+        answer = request_in_cluster(kube, state, {"inputs": ["anything"]})
+        LOG.say(f"before any model: HTTP {answer['status']} {answer['body']}")
+        assert answer["status"] == 503 and answer["body"]["error_code"] == "MODEL_NOT_READY"
 
 
 def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("2. prefect deployment run: the worker runs training as a Job"):
+    with LOG.step("2. prefect deployment run: the worker runs training as a Job; v1 rolled out"):
         svc = service_for(kube, 4200, "prefect")
         state["prefect_pf"] = PortForward(kube, svc["metadata"]["name"], 4200)
         LOG.say(f"Prefect API via port-forward {state['prefect_pf'].url}")
@@ -336,7 +468,8 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
         def deployment_exists() -> bool:
             with prefect_client(state) as client:
                 try:
-                    client.read_deployment_by_name(cfg.deployment)
+                    for name in (cfg.deployment, PROMOTE_DEPLOYMENT, ROLLBACK_DEPLOYMENT):
+                        client.read_deployment_by_name(name)
                     return True
                 except Exception:  # noqa: BLE001 - ObjectNotFound
                     return False
@@ -358,7 +491,8 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
                 timeout=300,
             )
             assert res.returncode == 0, f"deploy.py failed:\n{res.stdout}\n{res.stderr}"
-        run = run_flow(kube, cfg, state, {"search": "quick"}, "run 1")
+        # The seed recipe first: a weaker production, so that step 6 has a better challenger.
+        run = run_flow(kube, cfg, state, {"search": "seed"}, "run 1")
         assert cfg.trainer_image.split(":")[0] in run["job"]["image"], run["job"]
         state["run1"] = run
 
@@ -443,35 +577,21 @@ def test_3_mlflow_registry(kube: Kube, cfg: Config, state: dict):
 
 
 def test_4_model_server_serves_production(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("4. the model server serves the production version through its Service"):
-        dep = deployment_for(kube, 5001, "model-server")
-        svc = service_for(kube, 5001, "model-server")
-        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
-        state.update(
-            ms_deployment=dep["metadata"]["name"],
-            ms_service=svc["metadata"]["name"],
-            ms_port=5001,
-            ms_image=image,
-        )
-        # The flow rolls the Deployment when production moves (pod template annotation).
-        wait_until(
-            f"{ROLLOUT_ANNOTATION}={state['prod_version']}",
-            lambda: served_version(kube, state) == state["prod_version"],
-            300,
-        )
+    with LOG.step("4. the model server serves that exact version through its Service"):
+        # The flow's delivery set SERVED_MODEL_URI (and the annotation) and waited for the rollout.
+        assert served_version(kube, state) == state["prod_version"]
         wait_model_server_ready(kube, state)
-        LOG.say(
-            f"deployment/{state['ms_deployment']} annotated {ROLLOUT_ANNOTATION}="
-            f"{served_version(kube, state)} and rolled out"
-        )
-        body = wait_until(
+        LOG.say(f"deployment/{state['ms_deployment']} serves models:/{cfg.model_name}/"
+                f"{served_version(kube, state)}")
+        answer = wait_until(
             "a prediction through the Service",
-            lambda: predict_in_cluster(kube, state, {"inputs": REVIEWS}),
+            lambda: (a := request_in_cluster(kube, state, {"inputs": REVIEWS}))["status"] == 200 and a,
             300,
             5,
         )
         LOG.mark("first prediction")
-        preds = check_predictions(body, len(REVIEWS))
+        assert answer["version"] == state["prod_version"], answer
+        preds = check_predictions(answer["body"], len(REVIEWS))
         for text, p in zip(REVIEWS, preds, strict=False):
             LOG.say(f"  {p['label']:8} {float(p['probability']):.3f}  {text[:60]}")
         state["preds"] = preds
@@ -481,16 +601,11 @@ def test_4_model_server_serves_production(kube: Kube, cfg: Config, state: dict):
             import httpx
 
             r = httpx.post(pf.url + "/invocations", json={"inputs": [REVIEWS[1]]}, timeout=60)
-            LOG.say(f"host -> svc/{state['ms_service']}: HTTP {r.status_code} {r.text[:200]}")
+            LOG.say(f"host -> svc/{state['ms_service']}: HTTP {r.status_code} "
+                    f"X-Model-Version {r.headers.get('X-Model-Version')} {r.text[:160]}")
             assert r.status_code == 200
+            assert r.headers["X-Model-Version"] == state["prod_version"]
             check_predictions(r.json(), 1)
-            # The request shapes themselves are tests/serving's business; logged here only.
-            df = httpx.post(
-                pf.url + "/invocations",
-                json={"dataframe_records": [{"title": "Terrible", "text": REVIEWS[1]}]},
-                timeout=60,
-            )
-            LOG.say(f"dataframe_records -> HTTP {df.status_code} {df.text[:160]}")
             bad = httpx.post(pf.url + "/invocations", json={"inputs": [None]}, timeout=60)
             LOG.say(f"bad input -> HTTP {bad.status_code} {bad.text[:200]}")
             assert bad.status_code == 400
@@ -499,7 +614,7 @@ def test_4_model_server_serves_production(kube: Kube, cfg: Config, state: dict):
 
 
 def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("5. deleting the model-server pod brings it back with the same version"):
+    with LOG.step("5. deleting the model-server pods brings them back with the same version"):
         dep = kube.json("get", "deployment", state["ms_deployment"])
         sel = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"]["matchLabels"].items())
         old = {p["metadata"]["name"] for p in kube.pods(sel)}
@@ -522,22 +637,47 @@ def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):
         pods = wait_until("a new Ready model-server pod", new_ready, 600)
         LOG.say(f"new pod(s) {[p['metadata']['name'] for p in pods]} Ready")
         assert served_version(kube, state) == state["prod_version"]
-        body = predict_in_cluster(kube, state, {"inputs": REVIEWS})
-        preds = check_predictions(body, len(REVIEWS))
+        answer = request_in_cluster(kube, state, {"inputs": REVIEWS})
+        assert answer["status"] == 200 and answer["version"] == state["prod_version"], answer
+        preds = check_predictions(answer["body"], len(REVIEWS))
         for before, after in zip(state["preds"], preds, strict=False):
             assert before["label"] == after["label"]
             assert abs(float(before["probability"]) - float(after["probability"])) < 1e-6
         LOG.say("same labels and probabilities as before the restart")
 
 
-def test_6_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("6. a second run with a worse challenger does not move production"):
+def test_6_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("6. a better challenger is promoted while requests keep coming: none fails"):
+        with LoadGenerator(kube, state) as load:
+            run = run_flow(kube, cfg, state, {"search": "quick"}, "run 2")
+            state["run2"] = run
+            done = time.time()
+        rows = load.rows
+        client = state["mlflow"]
+        prod = client.get_model_version_by_alias(cfg.model_name, "production")
+        new = str(prod.version)
+        assert new != state["prod_version"], "the quick profile's winner did not beat the seed recipe"
+        assert served_version(kube, state) == new
+        tags = client.get_model_version(cfg.model_name, new).tags
+        assert tags["rollout"] == "succeeded" and tags["previous_production"] == state["prod_version"]
+        load_summary = summarize(rows, done)
+        LOG.say(f"promotion under load: {load_summary['sent']} requests "
+                f"({load_summary['per_second']:.0f}/s), {load_summary['failed']} failed; answers by "
+                f"version {load_summary['versions']}; rollout: {tags['rollout_reason']}")
+        state["figures"] = {"promotion": load_summary | {"rollout": tags["rollout_reason"]}}
+        assert load_summary["failed"] == 0, f"failed requests: {load_summary['failures']}"
+        assert load_summary["n_after"] > 0 and load_summary["after"] == {new}, load_summary
+        state["prod_version"], state["v1"], state["v2"] = new, state["prod_version"], new
+
+
+def test_7_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("7. a worse challenger does not move production, nor roll the server"):
         client = state["mlflow"]
         before = {v.version for v in client.search_model_versions(f"name='{cfg.model_name}'")}
         ms_before = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["generation"]
         # "seed" is the deliberately weaker recipe on its own (see flipkart_sentiment.core.profiles).
-        run = run_flow(kube, cfg, state, {"search": "seed"}, "run 2")
-        state["run2"] = run
+        run = run_flow(kube, cfg, state, {"search": "seed"}, "run 3")
+        state["run3"] = run
         prod = client.get_model_version_by_alias(cfg.model_name, "production")
         after = {v.version for v in client.search_model_versions(f"name='{cfg.model_name}'")}
         LOG.say(f"versions before {sorted(before)} after {sorted(after)}; production v{prod.version}")
@@ -545,17 +685,83 @@ def test_6_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dic
         assert served_version(kube, state) == state["prod_version"]
         ms_after = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["generation"]
         assert ms_after == ms_before, "the model server was rolled although production did not move"
-        check_predictions(predict_in_cluster(kube, state, {"inputs": REVIEWS[:1]}), 1)
+        assert request_in_cluster(kube, state, {"inputs": REVIEWS[:1]})["version"] == state["prod_version"]
+
+
+def test_8_rollback_and_rollout_undo_bring_the_previous_version_back(
+        kube: Kube, cfg: Config, state: dict):
+    with LOG.step("8. flipkart-sentiment rollback and kubectl rollout undo bring v1 back"):
+        client, v1, v2 = state["mlflow"], state["v1"], state["v2"]
+
+        def answered_by() -> str:
+            answer = request_in_cluster(kube, state, {"inputs": REVIEWS[:1]})
+            assert answer["status"] == 200, answer
+            return answer["version"]
+
+        res = cli(state, cfg, "rollback")
+        assert res.returncode == 0, res.stderr
+        assert client.get_model_version_by_alias(cfg.model_name, "production").version == v1
+        assert served_version(kube, state) == v1 and answered_by() == v1
+        LOG.say(f"after `flipkart-sentiment rollback`: production v{v1}, answers from v{v1}")
+
+        res = cli(state, cfg, "promote", "--version", v2)
+        assert res.returncode == 0, res.stderr
+        assert served_version(kube, state) == v2 and answered_by() == v2
+
+        # The emergency brake for serving alone: the previous ReplicaSet is the previous version.
+        kube.run("rollout", "undo", f"deployment/{state['ms_deployment']}")
+        wait_model_server_ready(kube, state)
+        assert served_version(kube, state) == v1 and answered_by() == v1
+        LOG.say(f"after `kubectl rollout undo`: the Deployment serves v{v1} and answers say so "
+                f"(production still names v{v2}: undo is for serving only)")
+        res = cli(state, cfg, "promote", "--version", v2)  # back to a consistent state
+        assert res.returncode == 0, res.stderr
+        assert served_version(kube, state) == v2 and answered_by() == v2
+
+
+def test_9_a_version_that_cannot_load_is_reverted(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("9. a version that cannot load is promoted: reverted, and nothing stops answering"):
+        import mlflow
+        from sentiment_testkit.models import register_broken
+
+        client, good = state["mlflow"], state["v2"]
+        mlflow.set_tracking_uri(state["mlflow_pf"].url)
+        broken = register_broken(cfg.model_name)
+        LOG.say(f"registered v{broken}: its pipeline artifact is not a pipeline")
+        with LoadGenerator(kube, state) as load:
+            started = time.time()
+            run = run_flow(kube, cfg, state, {"version": broken}, "promote broken",
+                           deployment=PROMOTE_DEPLOYMENT, expect_failure=True)
+            done = time.time()
+        rows = load.rows
+        message = run["flow_run"].state.message or ""
+        LOG.say(f"flow run {run['id']} {run['flow_run'].state.type.value} after "
+                f"{done - started:.0f}s: {message}")
+        assert run["flow_run"].state.is_failed(), "promoting a broken version must fail the run"
+        assert f"version {broken} was not rolled out" in message, message
+        assert "CrashLoopBackOff" in message or "last error" in message, "the cause is named"
+        assert "cannot be unpickled" in message, "the cause is the model's, not a wrapper's"
+        assert f"production is back on version {good}" in message, message
+        assert client.get_model_version_by_alias(cfg.model_name, "production").version == good
+        assert served_version(kube, state) == good
+        tags = client.get_model_version(cfg.model_name, broken).tags
+        assert tags["rollout"] == "failed" and tags["rollout_reason"], tags
+        load_summary = summarize(rows, done)
+        LOG.say(f"failed rollout under load: {load_summary['sent']} requests, "
+                f"{load_summary['failed']} failed; answers by version {load_summary['versions']}")
+        state.setdefault("figures", {})["revert"] = load_summary | {"message": message[-200:]}
+        assert load_summary["failed"] == 0, f"failed requests: {load_summary['failures']}"
+        assert set(load_summary["versions"]) == {good}, load_summary
 
 
 @pytest.mark.always
-def test_7_helm_uninstall_leaves_nothing_running(kube: Kube, cfg: Config, state: dict):
+def test_10_helm_uninstall_leaves_nothing_running(kube: Kube, cfg: Config, state: dict):
     for key in ("prefect_pf", "mlflow_pf"):
         if state.get(key):
             state[key].stop()
     if cfg.keep:
         pytest.skip("E2E_KEEP set: platform left installed")
-    with LOG.step("7. helm uninstall leaves nothing running"):
+    with LOG.step("10. helm uninstall leaves nothing running"):
         kube.helm_run(
             "uninstall",
             cfg.release,

@@ -118,3 +118,20 @@ def test_compiled_path_answers_like_the_sklearn_pipeline(model_server, sklearn_p
     assert "predict path: compiled" in model_server["log"].read_text()
     assert "predict path: sklearn pipeline (SENTIMENT_SERVE_COMPILED=false)" in \
         sklearn_path_server["log"].read_text()
+
+
+def test_every_answer_names_the_version_that_gave_it(model_server, champion):
+    """The server was started on @production; MLflow resolves the alias when it downloads the
+    model, and every response, error or not, says which version answered."""
+    for response in (post(model_server, {"inputs": ["nice shuttle"]}),
+                     post(model_server, {"inputs": [None]}),
+                     httpx.get(model_server["url"] + "/ping", timeout=10)):
+        assert response.headers["X-Model-Version"] == str(champion["version"]), response.headers
+        assert response.headers["X-Model-Name"] == "flipkart-sentiment"
+
+
+def test_the_review_bound_is_per_http_request(model_server):
+    too_many = post(model_server, {"inputs": ["ok"] * 10_001})
+    assert too_many.status_code == 400
+    assert "send at most 10000 per request" in too_many.json()["message"]
+    assert post(model_server, {"inputs": ["ok"] * 10_000}).status_code == 200

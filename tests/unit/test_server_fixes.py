@@ -65,3 +65,34 @@ def test_guarded_invocations_answer_bad_requests_without_a_trace():
     assert server_fixes._guarded(deep)(b"{}", "", None, None).status == 415
     with pytest.raises(MlflowInvalidInputException, match="nested too deeply"):
         server_fixes._guarded(deep)(b"{}", "application/json", None, None)
+
+
+def test_the_next_app_built_names_the_model_version_on_every_response():
+    """What `install` does to the scoring server's app, on an app built the same way."""
+    import fastapi
+    from fastapi.testclient import TestClient
+
+    from flipkart_sentiment.serving.pyfunc import Registered
+
+    original = fastapi.FastAPI
+    server_fixes._extend_next_app(server_fixes.ResponseHeaders,
+                                  headers=Registered("flipkart-sentiment", "7").headers())
+    try:
+        app = fastapi.FastAPI()  # as scoring_server.init does, after the model has loaded
+        assert fastapi.FastAPI is original, "only the one app gets the middleware"
+
+        @app.get("/ping")
+        def ping():
+            return {}
+
+        @app.post("/boom")
+        def boom():
+            raise fastapi.HTTPException(400, "bad")
+
+        client = TestClient(app)
+        for response in (client.get("/ping"), client.post("/boom"), client.get("/nowhere")):
+            assert response.headers["x-model-version"] == "7"
+            assert response.headers["x-model-name"] == "flipkart-sentiment"
+        assert "x-model-version" not in TestClient(original()).get("/").headers
+    finally:
+        fastapi.FastAPI = original

@@ -1,7 +1,11 @@
-"""Model registry: register the winner, tag it, set `staging`, and gate `production`.
+"""Model registry: register the winner, tag it, set `staging`, gate and move `production`.
 
 MLflow 3 deprecates stages; the aliases `staging` and `production` replace the seed's
 "Staging"/"Production" stages (see README). Every function is safe to call twice.
+
+Tags a version gets: the gate's `promotion` (promoted / rejected / forced / rollback) and
+`promotion_reason`; `previous_production` (the version it replaced, which `rollback` returns
+to); the rollout's `rollout` (succeeded / failed), `rollout_reason` and `rolled_out_at`.
 """
 
 from __future__ import annotations
@@ -136,18 +140,51 @@ def decide(client: MlflowClient, name: str, challenger: ModelVersion,
 
 
 def apply(client: MlflowClient, name: str, decision: Decision) -> None:
-    """Record the decision on the challenger and move `production` if it won."""
+    """Record the gate's decision on the challenger (moving `production` is the delivery's)."""
     client.set_model_version_tag(name, decision.challenger_version, "promotion",
                                  "promoted" if decision.promote else "rejected")
     client.set_model_version_tag(name, decision.challenger_version, "promotion_reason",
                                  decision.reason[:5000])
-    if decision.promote:
-        client.set_registered_model_alias(name, PRODUCTION, decision.challenger_version)
     log.info("%s", decision.reason)
 
 
-def force_production(client: MlflowClient, name: str, version: str) -> None:
-    """Operator override (CLI `promote --version N`): no comparison, recorded as a tag."""
+def production_version(client: MlflowClient, name: str) -> str | None:
+    version = current(client, name, PRODUCTION)
+    return str(version.version) if version is not None else None
+
+
+def previous_production(client: MlflowClient, name: str, version: str) -> str | None:
+    """The version that `version` replaced when it became production, if recorded."""
+    return client.get_model_version(name, version).tags.get("previous_production") or None
+
+
+def set_production(client: MlflowClient, name: str, version: str, how: str, reason: str,
+                   replaced: str | None) -> None:
+    """Point `production` at `version`; `replaced` (the version it replaces) is recorded for a
+    later rollback unless it is None."""
     client.get_model_version(name, version)  # fails clearly if it does not exist
     client.set_registered_model_alias(name, PRODUCTION, version)
-    client.set_model_version_tag(name, version, "promotion", "forced")
+    client.set_model_version_tag(name, version, "promotion", how)
+    client.set_model_version_tag(name, version, "promotion_reason", reason[:5000])
+    if replaced is not None and replaced != version:
+        client.set_model_version_tag(name, version, "previous_production", replaced)
+    log.info("%s@%s -> version %s (%s)", name, PRODUCTION, version, how)
+
+
+def restore_production(client: MlflowClient, name: str, version: str | None) -> None:
+    """Put `production` back on `version`; None removes the alias (there was none before)."""
+    if version is None:
+        client.delete_registered_model_alias(name, PRODUCTION)
+    else:
+        client.set_registered_model_alias(name, PRODUCTION, version)
+    log.info("%s@%s restored to %s", name, PRODUCTION, version or "nothing")
+
+
+def record_rollout(client: MlflowClient, name: str, version: str, succeeded: bool,
+                   reason: str) -> None:
+    import datetime as dt
+
+    client.set_model_version_tag(name, version, "rollout", "succeeded" if succeeded else "failed")
+    client.set_model_version_tag(name, version, "rollout_reason", reason[:5000])
+    client.set_model_version_tag(name, version, "rolled_out_at",
+                                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))

@@ -12,22 +12,69 @@ pickled, and loading it imports only ``serving``, ``config`` and ``core``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
-from .reviews import InvalidReviews, Reviews, format_predictions, parse_reviews
+from .reviews import MAX_REVIEWS, InvalidReviews, Reviews, format_predictions, parse_reviews
 
 _log = logging.getLogger(__name__)
+
+# In-process calls are scored this many reviews at a time: memory stays flat for any size.
+BATCH = 10_000
+WARM_UP = ["Great shuttle, fast delivery", {"title": "Worthless", "text": "not good, broke at once"}]
+
+
+class ModelNotServable(RuntimeError):
+    """The model's files are there, but it cannot answer: its pipeline does not load, or its
+    warm-up predictions are malformed. The message is what a failed rollout reports."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The registry name and version this model was loaded as (MLflow writes them next to a
+    model it downloads by models:/ URI); empty when it was loaded from a path or a run."""
+
+    name: str = ""
+    version: str = ""
+
+    def describe(self) -> str:
+        return f"{self.name} version {self.version}" if self.version else "unregistered model"
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Model-Name": self.name, "X-Model-Version": self.version} if self.version else {}
+
+
+def registered_as(model_dir: Path) -> Registered:
+    meta = model_dir / "registered_model_meta"
+    try:
+        fields = yaml.safe_load(meta.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return Registered()
+    return Registered(str(fields.get("model_name") or ""), str(fields.get("model_version") or ""))
 
 
 class SentimentModel(mlflow.pyfunc.PythonModel):
     """Raw review text in, label and class probabilities out."""
 
     def load_context(self, context):
+        from . import server_fixes
+
+        try:
+            self._load(context)
+        except Exception:
+            if server_fixes.in_scoring_server():
+                _log.exception("the model cannot be served")
+                server_fixes.stop_supervisor()
+            raise
+
+    def _load(self, context):
         import joblib
 
         from ..config import ServingSettings
@@ -35,12 +82,21 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         from . import server_fixes
 
         serving = server_fixes.in_scoring_server()
+        model_dir = Path(context.artifacts["pipeline"]).parents[1]
+        self.registered = registered_as(model_dir)
         if serving:
-            server_fixes.install()
+            server_fixes.install(self.registered)
             server_fixes.log_to_stderr(logging.getLogger(__package__.rpartition(".")[0]))
         settings = ServingSettings()
+        # One HTTP request is bounded; in-process callers score any number, in batches.
+        self.max_reviews = MAX_REVIEWS if serving else None
 
-        self.pipeline = joblib.load(context.artifacts["pipeline"])
+        try:
+            self.pipeline = joblib.load(context.artifacts["pipeline"])
+        except Exception as exc:  # any unpickling error: say which file and what it means
+            raise ModelNotServable(
+                f"the pipeline artifact cannot be unpickled ({type(exc).__name__}: {exc}); it is "
+                "corrupt, or was written by an incompatible release") from exc
         self.classes = [str(c) for c in self.pipeline.classes_]
         self.scorer = None
         path = "sklearn pipeline (SENTIMENT_SERVE_COMPILED=false)"
@@ -52,10 +108,20 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
                 # Training refuses such a pipeline; only a model from elsewhere gets here.
                 path = f"sklearn pipeline, not compilable: {exc}"
                 _log.warning("this model cannot use the compiled predict path: %s", exc)
+        self._warm_up()
         if serving:
             if settings.freeze_heap:
                 server_fixes.freeze_loaded_heap()
-            _log.info("predict path: %s; heap frozen: %s", path, settings.freeze_heap)
+            _log.info("%s: predict path: %s; heap frozen: %s; warm-up scored",
+                      self.registered.describe(), path, settings.freeze_heap)
+
+    def _warm_up(self) -> None:
+        """Score a few reviews before the server answers /ping: a model that cannot predict
+        never becomes Ready, so its rollout fails and is reverted instead of serving errors."""
+        proba = self._predict_proba(parse_reviews(WARM_UP))
+        if proba.shape != (len(WARM_UP), len(self.classes)) or not np.isfinite(proba).all():
+            raise ModelNotServable(f"warm-up predictions are malformed: shape {proba.shape}, "
+                                   f"finite: {bool(np.isfinite(proba).all())}")
 
     def _predict_proba(self, reviews: Reviews) -> np.ndarray:
         if self.scorer is not None:
@@ -67,11 +133,11 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     # reject a plain list of strings before this code could explain what is wrong.
     def predict(self, context, model_input: list[Any], params=None) -> list[dict[str, Any]]:
         try:
-            reviews = parse_reviews(model_input)
+            reviews = parse_reviews(model_input, self.max_reviews)
         except InvalidReviews as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
         try:
-            proba = self._predict_proba(reviews)
+            proba = np.vstack([self._predict_proba(batch) for batch in reviews.batches(BATCH)])
         except Exception:
             # A bug, not bad input: full trace in the server log, none in the response.
             _log.exception("prediction failed for %d review(s)", len(reviews.texts))

@@ -6,14 +6,15 @@ Pure Python (no MLflow): the pyfunc turns ``InvalidReviews`` into the scoring se
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 MAX_TEXT_CHARS = 20_000
-# One request is scored in one go; a bound keeps one client from holding a worker for long.
+# An HTTP request is scored in one go; a bound keeps one client from holding a worker for long.
+# In-process callers (the gate, the CLI, batch scoring) have no bound: they score in batches.
 MAX_REVIEWS = 10_000
 MAX_REPORTED_PROBLEMS = 3
 
@@ -50,6 +51,10 @@ class Reviews(NamedTuple):
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({"title": self.titles, "text": self.texts})
 
+    def batches(self, size: int) -> Iterator[Reviews]:
+        for start in range(0, len(self.texts), size):
+            yield Reviews(self.titles[start:start + size], self.texts[start:start + size])
+
 
 def _fields(model_input: object) -> tuple[list, list]:
     """(texts, titles) as sent, from any accepted request shape."""
@@ -83,13 +88,14 @@ def _fields(model_input: object) -> tuple[list, list]:
     raise InvalidReviews(f"unsupported input type {type(model_input).__name__}")
 
 
-def parse_reviews(model_input: object) -> Reviews:
-    """Validate any accepted request shape; every problem found is named in one line."""
+def parse_reviews(model_input: object, max_reviews: int | None = MAX_REVIEWS) -> Reviews:
+    """Validate any accepted request shape; every problem found is named in one line.
+    ``max_reviews`` bounds one request (None: no bound)."""
     texts, titles = _fields(model_input)
     if not texts:
         raise InvalidReviews("the request has no reviews")
-    if len(texts) > MAX_REVIEWS:
-        raise InvalidReviews(f"the request has {len(texts)} reviews; send at most {MAX_REVIEWS} "
+    if max_reviews is not None and len(texts) > max_reviews:
+        raise InvalidReviews(f"the request has {len(texts)} reviews; send at most {max_reviews} "
                              "per request")
     problems: list[str] = []
     clean_texts, clean_titles = [], []

@@ -17,6 +17,10 @@ them in the serving process fixes each in one place without forking MLflow:
   the model: about 240k), and paused requests for about 100 ms at a time. `freeze_loaded_heap`
   moves what is alive after loading out of the collector's reach (gc.freeze), so collections
   only walk what requests allocate.
+- which version answered: every response carries `X-Model-Name` and `X-Model-Version`. The
+  scoring server builds its FastAPI app right after loading the model, importing `FastAPI`
+  inside `init`; `install` swaps in a subclass for that one app, which adds a small ASGI
+  middleware. Nothing else in the process sees the subclass.
 """
 
 from __future__ import annotations
@@ -37,12 +41,64 @@ def in_scoring_server() -> bool:
     return bool(os.environ.get(scoring_server._SERVER_MODEL_PATH))
 
 
-def install() -> None:
-    """Install both replacements; a second call does nothing."""
+def install(registered=None) -> None:
+    """Install the replacements; a second call does nothing. ``registered`` (serving.pyfunc's
+    ``Registered``) gives the headers that name the answering version."""
     if not getattr(scoring_server.invocations, "patched", False):
         scoring_server.invocations = _guarded(scoring_server.invocations)
     if not getattr(scoring_server.predictions_to_json, "patched", False):
         scoring_server.predictions_to_json = _fast_json(scoring_server.predictions_to_json)
+    if registered is not None and registered.headers():
+        _extend_next_app(ResponseHeaders, headers=registered.headers())
+
+
+class ResponseHeaders:
+    """ASGI middleware: fixed headers on every HTTP response (no per-request allocation but
+    the header list)."""
+
+    def __init__(self, app, headers: dict[str, str]):
+        self.app = app
+        self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.raw]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+def _extend_next_app(middleware, **options) -> None:
+    """Add ``middleware`` to the next FastAPI app built in this process: the scoring server's,
+    which `scoring_server.init` creates right after the model has loaded."""
+    import fastapi
+
+    original = getattr(fastapi.FastAPI, "original", fastapi.FastAPI)
+
+    class ScoringApp(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            fastapi.FastAPI = original  # one app only
+            self.add_middleware(middleware, **options)
+
+    ScoringApp.original = original
+    fastapi.FastAPI = ScoringApp
+
+
+def stop_supervisor() -> None:
+    """A worker whose model cannot load takes the server down with it. With several workers,
+    uvicorn's supervisor would start the failing worker again and again and the server would
+    never exit nor become ready; stopped, it exits non-zero, so a pod crash-loops (and its
+    rollout is reverted at once) and the local platform sees the process end."""
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is not None:  # a worker spawned by the supervisor
+        os.kill(os.getppid(), signal.SIGTERM)
 
 
 def freeze_loaded_heap() -> None:

@@ -20,6 +20,7 @@ def summary_markdown(result: TrainingResult, tracking_uri: str, model_name: str)
         " (alias `staging`)",
         f"- production: **{'moved to v' + result.version if result.decision.promote else 'unchanged'}**"
         f" — {result.decision.reason}",
+        *([f"- delivery: {result.delivery.describe()}"] if result.delivery else []),
         f"- MLflow: {tracking_uri.rstrip('/')}/#/experiments (run `{result.parent_run_id}`)",
         "",
         "## Held-out test set",

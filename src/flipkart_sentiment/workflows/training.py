@@ -12,6 +12,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,9 @@ from ..config import REPO_ROOT, Settings
 from ..core.estimators import ALGORITHM
 from ..core.split import Splits, split_for_training
 from ..core.text import analyze, preprocessing_description, stem
+from . import delivery
 from . import search as search_step
+from .delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,6 @@ class TrackingUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class StepPolicy:
     retries: int = 0
-    # Only one run at a time may execute this step (the orchestrator provides the lock).
-    exclusive: bool = False
 
 
 # Steps that talk to the MLflow server retry; pure computation fails at once (a retry of a bad
@@ -58,13 +59,18 @@ POLICIES: dict[str, StepPolicy] = {
     "search": StepPolicy(retries=1),
     "evaluate": StepPolicy(retries=1),
     "register": StepPolicy(retries=3),
-    # Read production, compare, move the alias: must not interleave with another run's promote,
-    # or the worse of two concurrent challengers could end up in production.
-    "promote": StepPolicy(retries=3, exclusive=True),
-    "rollout": StepPolicy(retries=2),
+    # promote and deliver run inside `exclusive` (run_training): read production, compare, move
+    # the alias, roll the server must not interleave with another run's, or the worse of two
+    # concurrent challengers could end up in production, or served.
+    "promote": StepPolicy(retries=3),
+    # Not retried: a failed rollout has already been reverted (workflows/delivery.py), and the
+    # Kubernetes calls retry their own transient errors.
+    "deliver": StepPolicy(),
 }
 
 Step = Callable[[str, Callable[..., Any]], Callable[..., Any]]
+# A context in which no other run promotes or delivers (the flow: a Prefect concurrency lock).
+Exclusive = Callable[[], AbstractContextManager]
 
 
 def plain_step(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,7 +86,7 @@ class TrainingResult:
     final: search_step.FinalModel
     version: str
     decision: registry.Decision
-    rolled_out: str | None = None
+    delivery: Delivery | None = None
     text_stats: dict[str, float] = field(default_factory=dict)
 
 
@@ -182,6 +188,7 @@ def register(settings: Settings, final: search_step.FinalModel, data: ReviewData
 
 def promote(settings: Settings, version: str, final: search_step.FinalModel,
             splits: Splits) -> registry.Decision:
+    """The gate: does the challenger beat production on the same held-out rows?"""
     mlflow.set_tracking_uri(settings.tracking_uri)
     client = MlflowClient()
     challenger = client.get_model_version(settings.model_name, version)
@@ -191,11 +198,11 @@ def promote(settings: Settings, version: str, final: search_step.FinalModel,
     return decision
 
 
-def rollout(settings: Settings, version: str) -> str:
-    from ..adapters.rollout import rollout as patch_deployment
-
-    return patch_deployment(settings.rollout_deployment, version, settings.rollout_annotation,
-                            settings.rollout_namespace)
+def deliver(settings: Settings, version: str, reason: str) -> Delivery:
+    """`production` -> the winner, and the model server rolled onto it (or reverted)."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    return delivery.deliver(settings, MlflowClient(), version, "promoted", reason,
+                            delivery.target_from(settings))
 
 
 def finish(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
@@ -204,7 +211,7 @@ def finish(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
 
 
 def run_training(settings: Settings, data_path: str | None = None, profile: str | None = None,
-                 step: Step = plain_step) -> TrainingResult:
+                 step: Step = plain_step, exclusive: Exclusive = nullcontext) -> TrainingResult:
     profile = profile or settings.search
     source = data_path or settings.data_path
     raw = step("load", read_bytes)(source)
@@ -217,10 +224,15 @@ def run_training(settings: Settings, data_path: str | None = None, profile: str 
         candidates = step("search", search)(settings, splits, profile, run_id)
         final = step("evaluate", evaluate)(settings, splits, candidates, run_id)
         version = step("register", register)(settings, final, data)
-        decision = step("promote", promote)(settings, version, final, splits)
-        rolled = None
-        if decision.promote and settings.rollout_deployment:
-            rolled = step("rollout", rollout)(settings, version)
+        delivered = None
+        with exclusive():
+            decision = step("promote", promote)(settings, version, final, splits)
+            if decision.promote:
+                delivered = step("deliver", deliver)(settings, version, decision.reason)
+    except delivery.RolloutFailed:
+        # Training worked and is recorded; the version carries `rollout: failed`.
+        finish(settings, run_id)
+        raise
     except BaseException:
         try:
             finish(settings, run_id, "FAILED")
@@ -229,5 +241,5 @@ def run_training(settings: Settings, data_path: str | None = None, profile: str 
         raise
     finish(settings, run_id)
     return TrainingResult(data.sha256, data.stats, data.label_counts, run_id, final, version,
-                          decision, rolled, text_stats)
+                          decision, delivered, text_stats)
 

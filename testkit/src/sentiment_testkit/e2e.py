@@ -45,7 +45,10 @@ class Config:
     values: list[str] = field(
         default_factory=lambda: [v for v in os.environ.get("E2E_VALUES", "").split() if v]
     )
-    sets: list[str] = field(default_factory=lambda: [v for v in os.environ.get("E2E_SET", "").split() if v])
+    # Two model-server replicas: a rollout then has old and new pods side by side, which is what
+    # the zero-downtime steps must show (and the PodDisruptionBudget gets rendered).
+    sets: list[str] = field(default_factory=lambda: ["model-server.replicas=2"] + [
+        v for v in os.environ.get("E2E_SET", "").split() if v])
     install_timeout: int = int(os.environ.get("E2E_INSTALL_TIMEOUT", "1200"))
     flow_timeout: int = int(os.environ.get("E2E_FLOW_TIMEOUT", "1800"))
     deployment: str = os.environ.get("E2E_DEPLOYMENT", "train-sentiment/daily")

@@ -134,19 +134,27 @@ def flow_env(mlflow_server, prefect_server, **extra: str) -> dict[str, str]:
     }
 
 
-def _flow_cmd(params: dict) -> list[str]:
+TRAIN = "train_flow:train_sentiment"
+PROMOTE = "delivery_flow:promote_sentiment"
+ROLLBACK = "delivery_flow:rollback_sentiment"
+
+
+def _flow_cmd(params: dict, flow: str = TRAIN) -> list[str]:
+    module, function = flow.split(":")
     code = (
         "import json, sys; sys.path.insert(0, 'flows');"
-        "from train_flow import train_sentiment;"
-        f"print('RESULT ' + json.dumps(train_sentiment(**{params!r})))"
+        f"from {module} import {function};"
+        f"print('RESULT ' + json.dumps({function}(**{params!r})))"
     )
     return [sys.executable, "-c", code]
 
 
-def run_flow(env: dict[str, str], timeout: float = 900, **params) -> subprocess.CompletedProcess:
-    """Run the real flow in a fresh interpreter, recorded by the Prefect server in `env`."""
-    return subprocess.run(_flow_cmd(params), cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def run_flow(env: dict[str, str], timeout: float = 900, flow: str = TRAIN,
+             **params) -> subprocess.CompletedProcess:
+    """Run a real flow (default: training) in a fresh interpreter, recorded by the Prefect
+    server in `env`."""
+    return subprocess.run(_flow_cmd(params, flow), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def start_flow(env: dict[str, str], log: Path, **params) -> subprocess.Popen:

@@ -35,7 +35,3 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "model-server.mlflowUri" -}}
 {{- .Values.global.mlflow.trackingUri | default (printf "http://%s-mlflow:5000" .Release.Name) -}}
 {{- end -}}
-
-{{- define "model-server.modelUri" -}}
-{{- printf "models:/%s@%s" .Values.global.model.name .Values.model.alias -}}
-{{- end -}}
