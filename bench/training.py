@@ -159,7 +159,7 @@ def prefect_flows(tmp: Path, tracking: str) -> dict:
     """The real `train-sentiment` flow (each step a Prefect task, recorded by a Prefect server),
     run the way the tests run it: the flow function in a fresh interpreter."""
     import httpx
-    from sentiment_testkit.servers import flow_env, flow_result, run_flow
+    from sentiment_testkit.servers import flow_env, flow_result, prefect_auth, run_flow
 
     from flipkart_sentiment.config import DEFAULT_DATA_PATH
 
@@ -173,7 +173,7 @@ def prefect_flows(tmp: Path, tracking: str) -> dict:
                                                           str(DEFAULT_DATA_PATH)), search=profile)
             wall = clock()
             result = flow_result(proc)
-            runs = httpx.post(f"{prefect['api']}/flow_runs/filter",
+            runs = httpx.post(f"{prefect['api']}/flow_runs/filter", auth=prefect_auth(),
                               json={"sort": "START_TIME_DESC", "limit": 1}, timeout=30).json()
             out[profile] = {"process_wall_s": wall, "flow_run_s": runs[0]["total_run_time"],
                             "state": runs[0]["state_type"], "version": result["version"],

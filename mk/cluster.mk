@@ -2,9 +2,10 @@
 # package registries (no container registry: kind cannot pull its node image there). With
 # internet, use `make kind-up` instead. See docs/cluster.md.
 #
-# Everything comes from the Go module proxy (Kubernetes v1.34 components, CoreDNS, MinIO) and
-# Debian (etcd, containerd, runc, CNI plugins, iptables, PostgreSQL); images built with docker
-# are copied into the cluster's containerd with `make cluster-load-images`.
+# Everything comes from the Go module proxy (Kubernetes v1.34 components, CoreDNS, kube-router for
+# NetworkPolicy, MinIO) and Debian (etcd, containerd, runc, CNI plugins, iptables, ipset,
+# PostgreSQL); images built with docker are copied into the cluster's containerd with
+# `make cluster-load-images`.
 
 ##@ Cluster
 
@@ -40,6 +41,10 @@ cluster-status: ## Show the local cluster's processes, node and pods
 cluster-verify: ## Smoke-test the local cluster: a pod from an imported image, a Service via ClusterIP and DNS
 	RUN_DIR=$(RUN_DIR) KUBECONFIG=$(CLUSTER_KUBECONFIG) $(CLUSTER_DIR)/verify.sh
 
+.PHONY: cluster-verify-netpol
+cluster-verify-netpol: ## Check with real pod traffic that NetworkPolicies are enforced (kube-router), < 1 min
+	RUN_DIR=$(RUN_DIR) KUBECONFIG=$(CLUSTER_KUBECONFIG) $(CLUSTER_DIR)/verify-netpol.sh
+
 .PHONY: cluster-load-images
 cluster-load-images: ## Copy docker images (E2E_IMAGES) into the local cluster's containerd
 	RUN_DIR=$(RUN_DIR) $(CLUSTER_DIR)/load-images.sh $(E2E_IMAGES)
@@ -53,7 +58,8 @@ e2e: ## End-to-end test of the platform on the current kubeconfig (E2E_VALUES=ex
 	E2E_VALUES="$(E2E_VALUES)" $(PY) -m pytest -m e2e tests/e2e -v -s -p no:cacheprovider $(E2E_PYTEST_ARGS)
 
 .PHONY: e2e-local
-e2e-local: ## cluster-up, stand-in-images, cluster-load-images, then e2e on the local cluster
+e2e-local: ## cluster-up, stand-in-images, cluster-verify-netpol, cluster-load-images, then e2e on the local cluster
 	$(MAKE) cluster-up stand-in-images
+	$(MAKE) cluster-verify-netpol
 	$(MAKE) cluster-load-images
 	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(MAKE) e2e E2E_VALUES="$(ROOT)/k8s/values-local-cluster.yaml $(E2E_VALUES)"

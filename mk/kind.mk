@@ -32,6 +32,11 @@ PREDICT_BODY     ?= {"inputs": ["Great racquet, very light and the strings hold 
 # Recursive (=): HELM/KUBECTL are defined in mk/tools.mk, which is included after this file.
 KUBECTL_CTX = $(KUBECTL) --context $(KUBE_CONTEXT)
 HELM_CTX    = $(HELM) --kube-context $(KUBE_CONTEXT)
+# A key of one of the release's generated Secrets (docs/kubernetes.md, "Secrets"), read when the
+# command runs: the credentials never pass through make's variables or the shell history.
+KIND_SECRET = $$($(KUBECTL_CTX) -n $(NAMESPACE) get secret $(RELEASE)-$(1) -o jsonpath='{.data.$(2)}' | base64 -d)
+PREFECT_CLIENT = PREFECT_API_URL=$(PREFECT_URL)/api \
+  PREFECT_API_AUTH_STRING="$(call KIND_SECRET,prefect-auth,auth-string)"
 
 .PHONY: kind-up
 kind-up: tools ## Create the kind cluster, build + load the images, helm install --wait, create the work pool and flow deployment
@@ -52,17 +57,17 @@ kind-up: tools ## Create the kind cluster, build + load the images, helm install
 	$(KUBECTL_CTX) -n $(NAMESPACE) get configmap $(RELEASE)-prefect-worker-base-job-template \
 	  -o jsonpath='{.data.base-job-template\.json}' > $(RUN_DIR)/base-job-template.json
 	@for i in $$(seq 60); do curl -fsS $(PREFECT_URL)/api/health >/dev/null 2>&1 && break; sleep 2; done
-	PREFECT_API_URL=$(PREFECT_URL)/api $(VENV)/bin/prefect work-pool create $(WORK_POOL) --type kubernetes \
+	$(PREFECT_CLIENT) $(VENV)/bin/prefect work-pool create $(WORK_POOL) --type kubernetes \
 	  --base-job-template $(RUN_DIR)/base-job-template.json --overwrite
-	cd $(ROOT) && PREFECT_API_URL=$(PREFECT_URL)/api $(PY) flows/deploy.py kubernetes --image sentiment-trainer:$(IMAGE_TAG)
+	cd $(ROOT) && $(PREFECT_CLIENT) $(PY) flows/deploy.py kubernetes --image sentiment-trainer:$(IMAGE_TAG)
 	@$(MAKE) --no-print-directory kind-next-steps
 
 .PHONY: kind-next-steps
 kind-next-steps: ## Print the URLs and the next commands for the kind cluster
 	@echo
 	@echo "Platform is up (release $(RELEASE), namespace $(NAMESPACE), context $(KUBE_CONTEXT)):"
-	@echo "  MLflow UI     $(MLFLOW_URL)"
-	@echo "  Prefect UI    $(PREFECT_URL)"
+	@echo "  MLflow UI     $(MLFLOW_URL)   (user admin; make kind-credentials prints the passwords)"
+	@echo "  Prefect UI    $(PREFECT_URL)   (asks for the auth string)"
 	@echo "  Model server  $(MODEL_URL)  (503 until the first training run rolls a model out)"
 	@echo "Next:"
 	@echo "  make train      # prefect deployment run $(FLOW_DEPLOYMENT) --watch (a Job in $(NAMESPACE))"
@@ -70,6 +75,11 @@ kind-next-steps: ## Print the URLs and the next commands for the kind cluster
 	@echo "  make kind-promote VERSION=N / make kind-rollback   # verified, reverted on failure"
 	@echo "  kubectl --context $(KUBE_CONTEXT) -n $(NAMESPACE) get pods"
 	@echo "  make kind-down  # delete the cluster"
+
+.PHONY: kind-credentials
+kind-credentials: ## Print the UI logins of the kind release (MLflow admin password, Prefect auth string)
+	@echo "MLflow  admin / $(call KIND_SECRET,mlflow-auth,admin-password)"
+	@echo "Prefect $(call KIND_SECRET,prefect-auth,auth-string)"
 
 .PHONY: kind-status
 kind-status: ## Show the release's pods, jobs and services on the kind cluster
@@ -81,7 +91,7 @@ kind-down: ## Delete the kind cluster (and everything in it)
 
 .PHONY: train
 train: ## Run the training deployment on the cluster and watch it (TRAIN_ARGS='--param search=quick')
-	PREFECT_API_URL=$(PREFECT_URL)/api $(VENV)/bin/prefect deployment run $(FLOW_DEPLOYMENT) --watch $(TRAIN_ARGS)
+	$(PREFECT_CLIENT) $(VENV)/bin/prefect deployment run $(FLOW_DEPLOYMENT) --watch $(TRAIN_ARGS)
 
 .PHONY: predict
 predict: ## curl the model server's /invocations (PREDICT_BODY=<json>); shows which version answered
@@ -91,7 +101,9 @@ predict: ## curl the model server's /invocations (PREDICT_BODY=<json>); shows wh
 	@cat $(RUN_DIR)/predict.json; echo
 
 # What the CLI needs to promote/roll back on the kind cluster from this machine.
-KIND_DELIVERY_ENV = MLFLOW_TRACKING_URI=$(MLFLOW_URL) SENTIMENT_ROLLOUT_TARGET=kubernetes \
+KIND_DELIVERY_ENV = MLFLOW_TRACKING_URI=$(MLFLOW_URL) MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false \
+  SENTIMENT_ROLLOUT_TARGET=kubernetes \
+  MLFLOW_TRACKING_USERNAME=trainer MLFLOW_TRACKING_PASSWORD="$(call KIND_SECRET,mlflow-auth,trainer-password)" \
   SENTIMENT_ROLLOUT_DEPLOYMENT=$(RELEASE)-model-server SENTIMENT_ROLLOUT_NAMESPACE=$(NAMESPACE)
 
 .PHONY: kind-promote

@@ -7,10 +7,6 @@ MODEL_PORT  ?= 5001
 PLATFORM    := MLFLOW_PORT=$(MLFLOW_PORT) PREFECT_PORT=$(PREFECT_PORT) MODEL_PORT=$(MODEL_PORT) \
                RUN_DIR=$(RUN_DIR) VENV=$(VENV) $(ROOT)/scripts/local/platform.sh
 VENV_STAMP  := $(VENV)/.installed
-# What the CLI needs to reach the local platform and roll its model server.
-PLATFORM_ENV := MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT) SENTIMENT_ROLLOUT_TARGET=local \
-                SENTIMENT_LOCAL_MODEL_PORT=$(MODEL_PORT) RUN_DIR=$(RUN_DIR) VENV=$(VENV) \
-                MLFLOW_PORT=$(MLFLOW_PORT) PREFECT_PORT=$(PREFECT_PORT)
 
 .PHONY: venv
 venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies, the package and the test kit (editable)
@@ -42,11 +38,11 @@ serve: venv ## (Re)start `mlflow models serve` on the production model (:5001)
 .PHONY: promote
 promote: venv ## Make VERSION production and restart the local model server on it (reverted if it fails)
 	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=<registered version>"; exit 2; }
-	$(PLATFORM_ENV) $(VENV)/bin/flipkart-sentiment promote --version $(VERSION)
+	$(PLATFORM) cli promote --version $(VERSION)
 
 .PHONY: rollback
 rollback: venv ## Back to the version production replaced, local model server included
-	$(PLATFORM_ENV) $(VENV)/bin/flipkart-sentiment rollback
+	$(PLATFORM) cli rollback
 
 .PHONY: local-predict
 local-predict: ## curl the local model server with a few reviews

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the local cluster started by up.sh and clean up after it: its containers, mounts,
-# network namespaces, bridge, iptables chains and state, so that the next up.sh starts fresh.
+# network namespaces, bridge, iptables chains, kube-router's ipsets and state, so that the next
+# up.sh starts fresh.
 # Only what up.sh started is touched (by pid file, or by our containerd's own socket path).
 #   KEEP_STATE=1  keep etcd data, containerd images and volumes (stop processes only)
 #   PURGE=1       also remove containerd's image store (default: kept, see below)
@@ -23,6 +24,8 @@ stop() { # name [timeout]
   rm -f "$pidf"
 }
 
+# kube-router first, so that it does not re-create its chains while they are being removed.
+stop kube-router
 stop hostpath-provisioner 5
 stop kube-proxy
 stop kubelet
@@ -66,8 +69,11 @@ for ns in /run/netns/cni-*; do
   umount "$ns" 2>/dev/null || umount -l "$ns" 2>/dev/null; rm -f "$ns"
 done
 
-# Network: bridge, and the iptables chains of kube-proxy (KUBE-*), CNI (CNI-*) and ours.
+# Network: bridge, and the iptables chains of kube-proxy and kube-router (KUBE-*: kube-router's
+# are KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*), CNI (CNI-*) and ours. (kube-router's own
+# --cleanup-config is not used: it also flushes every IPVS table on the machine.)
 ip link del "$CNI_BRIDGE" 2>/dev/null && log "deleted bridge $CNI_BRIDGE"
+while ip rule del iif "$CNI_BRIDGE" to "$SERVICE_CIDR" unreachable 2>/dev/null; do :; done
 [[ -x "$K8S_BIN/kube-proxy" ]] && "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1
 for tool in iptables ip6tables; do
   command -v "$tool" >/dev/null || continue
@@ -84,6 +90,13 @@ for tool in iptables ip6tables; do
     done
   done
 done
+# kube-router's ipsets (NetworkPolicy pod/ipBlock sets; TMP-* are its swap sets), once no rule
+# refers to them.
+if command -v ipset >/dev/null; then
+  sets=$(ipset list -n 2>/dev/null | grep -E '^(inet6:)?(KUBE-SRC-|KUBE-DST-|TMP-[A-Z2-7]{16}$)')
+  [[ -n "$sets" ]] && log "destroying $(wc -w <<<"$sets") kube-router ipsets"
+  for set in $sets; do ipset destroy "$set" 2>/dev/null || log "warning: ipset $set not destroyed"; done
+fi
 conntrack -D -s "$POD_CIDR" >/dev/null 2>&1
 conntrack -D -d "$SERVICE_CIDR" >/dev/null 2>&1
 

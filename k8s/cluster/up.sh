@@ -3,9 +3,11 @@
 # container registry (for machines that only reach package registries; with internet use
 # `make kind-up`). Idempotent: running it again starts only what is not running.
 #
-#   etcd, containerd, runc, CNI plugins, iptables, conntrack  <- Debian packages
+#   etcd, containerd, runc, CNI plugins, iptables, conntrack,
+#   ipset                                                     <- Debian packages
 #   kube-apiserver, kube-controller-manager, kube-scheduler,
-#   kubelet, kube-proxy, CoreDNS, pause                       <- Go module proxy (build.sh)
+#   kubelet, kube-proxy, CoreDNS, pause,
+#   kube-router (NetworkPolicy enforcement only)              <- Go module proxy (build.sh)
 #   pause + CoreDNS images                                    <- mkimage.py, ctr import
 #
 # Processes run detached and log to $RUN_DIR/cluster/logs; the admin kubeconfig is written to
@@ -30,10 +32,13 @@ command -v runc >/dev/null || need_pkgs+=(runc)
 [[ -x "$CNI_BIN/bridge" ]] || need_pkgs+=(containernetworking-plugins)
 command -v iptables >/dev/null || need_pkgs+=(iptables)
 command -v conntrack >/dev/null || need_pkgs+=(conntrack)
+command -v ipset >/dev/null || need_pkgs+=(ipset)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 if ((${#need_pkgs[@]})); then
   log "installing Debian packages: ${need_pkgs[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need_pkgs[@]}" >&2
+  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need_pkgs[@]}" >&2; }
+  # A new machine may have no package lists yet.
+  apt_install || { apt-get -o DPkg::Lock::Timeout=600 update >&2 && apt_install; }
 fi
 
 # --- binaries ----------------------------------------------------------------------------------
@@ -91,6 +96,7 @@ mkcert controller-manager system:kube-controller-manager "" clientAuth
 mkcert scheduler system:kube-scheduler "" clientAuth
 mkcert kubelet "system:node:$NODE_NAME" system:nodes clientAuth
 mkcert kube-proxy system:kube-proxy "" clientAuth
+mkcert kube-router kube-router "" clientAuth   # RBAC: manifests/kube-router-rbac.yaml
 if [[ ! -s "$PKI/sa.key" ]]; then
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -120,7 +126,7 @@ EOF
   chmod 600 "$file"
 }
 CONF="$CLUSTER_DIR/conf"
-for u in admin controller-manager scheduler kubelet kube-proxy; do
+for u in admin controller-manager scheduler kubelet kube-proxy kube-router; do
   mkkubeconfig "$CONF/$u.conf" "$u" "https://127.0.0.1:$API_PORT"
 done
 write_if_changed "$KUBECONFIG_OUT" < "$CONF/admin.conf"
@@ -263,6 +269,14 @@ iptables -C FORWARD -j "$FWD_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$FW
 iptables -F "$FWD_CHAIN"
 iptables -A "$FWD_CHAIN" -s "$POD_CIDR" -j ACCEPT
 iptables -A "$FWD_CHAIN" -d "$POD_CIDR" -j ACCEPT
+# Pod traffic to a Service IP that kube-proxy did not DNAT (a Service without endpoints, or no
+# such Service) would follow the default route off the machine: kube-router ACCEPTs
+# policy-compliant pod traffic in FORWARD before kube-proxy's "has no endpoints" REJECT. The
+# routing rule answers it with ICMP network-unreachable instead (connect fails at once). Traffic
+# that was DNATed to a pod or the node, and the host's own traffic, never match it.
+ip_rules=$(ip rule show)   # (not piped into grep -q: with pipefail, an early exit is a SIGPIPE)
+grep -qF -- "to $SERVICE_CIDR iif $CNI_BRIDGE" <<<"$ip_rules" ||
+  ip rule add iif "$CNI_BRIDGE" to "$SERVICE_CIDR" unreachable pref 1000
 
 # --- node: kubelet + kube-proxy ----------------------------------------------------------------
 write_if_changed "$CONF/kubelet.yaml" <<EOF
@@ -309,6 +323,21 @@ EOF
 start kube-proxy "$K8S_BIN/kube-proxy" --config="$CONF/kube-proxy.yaml"
 
 wait_for "node $NODE_NAME registered" 120 kc get node "$NODE_NAME"
+
+# --- NetworkPolicy enforcement: kube-router as the policy controller only ----------------------
+# The bridge CNI enforces nothing; kube-router's firewall controller turns NetworkPolicies into
+# iptables chains (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*) and ipsets (KUBE-SRC-*, KUBE-DST-*)
+# hooked at position 1 of INPUT/FORWARD/OUTPUT. No routing (one node, one bridge), no service
+# proxy (kube-proxy does that), no health/metrics listeners (they would bind every address).
+# It reads its node's InternalIP at start, hence the wait. See docs/cluster.md.
+kc apply -f "$HERE/manifests/kube-router-rbac.yaml" >/dev/null
+node_has_ip() { [[ -n "$(kc get node "$NODE_NAME" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')" ]]; }
+wait_for "node $NODE_NAME InternalIP" 60 node_has_ip
+start kube-router "$K8S_BIN/kube-router" --kubeconfig="$CONF/kube-router.conf" --hostname-override="$NODE_NAME" \
+  --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+  --enable-cni=false --enable-ipv4=true --enable-ipv6=false \
+  --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767 \
+  --iptables-sync-period=1m --health-port=0 --metrics-port=0
 wait_for "node $NODE_NAME Ready" 180 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
 
 # --- add-ons -----------------------------------------------------------------------------------
@@ -317,6 +346,21 @@ sed -e "s#__COREDNS_IMAGE__#$COREDNS_IMAGE#" -e "s#__DNS_IP__#$DNS_IP#" "$HERE/m
 kc apply -f "$HERE/manifests/storage.yaml" >/dev/null
 start hostpath-provisioner "$HERE/hostpath-provisioner.sh"
 wait_for "CoreDNS ready" 180 kc -n kube-system rollout status deploy/coredns --timeout=5s
+# kube-router's first full sync ends by appending the ACCEPT of policy-compliant traffic to its
+# top-level chains; its FORWARD hook must come before SENTIMENT-K8S-FWD's blanket ACCEPT.
+netpol_synced() {
+  local krfwd fwd
+  krfwd=$(iptables -S KUBE-ROUTER-FORWARD 2>/dev/null) && fwd=$(iptables -S FORWARD 2>/dev/null) || return 1
+  fwd=$(grep -m1 -- '^-A FORWARD' <<<"$fwd")
+  grep -q -- '--mark 0x20000/0x20000 -j ACCEPT' <<<"$krfwd" && [[ "$fwd" == *"-j KUBE-ROUTER-FORWARD"* ]]
+}
+end=$((SECONDS + 120))
+until netpol_synced; do
+  running kube-router || die "kube-router exited: $(tail -n 3 "$CLUSTER_DIR/logs/kube-router.log")"
+  ((SECONDS < end)) || die "timed out after 120s waiting for kube-router's first sync (log: $CLUSTER_DIR/logs/kube-router.log)"
+  sleep 1
+done
+log "kube-router NetworkPolicy sync ok"
 
 # When this run started the cluster (not just checked it): the e2e reports up -> first prediction.
 if ((FRESH)) || [[ ! -s "$CLUSTER_DIR/up-times.env" ]]; then

@@ -8,9 +8,14 @@
 #                        that models:/<name>@production points to)
 #   platform.sh stop-model-server
 #   platform.sh predict  curl the model server with a few reviews
+#   platform.sh cli ...  run flipkart-sentiment with the platform's settings and credentials
 #   platform.sh demo     all of the above, then print where the UIs are
 #   platform.sh down     stop everything this script started
 #   platform.sh status   what is running
+#
+# MLflow and Prefect require credentials (MLflow's basic-auth app, Prefect's API auth string),
+# generated once into $RUN_DIR/credentials.env: MLflow users admin (the UI), trainer (flow runs,
+# the CLI) and model-server (read only); the Prefect auth string for the UI and every client.
 #
 # Everything it starts writes its log and pid under $RUN_DIR (default .run/). Ports come from
 # MLFLOW_PORT, PREFECT_PORT and MODEL_PORT. Running `demo` twice is fine: services that already
@@ -41,6 +46,30 @@ export SENTIMENT_SEARCH="$SEARCH" PYTHONUNBUFFERED=1
 export SENTIMENT_ROLLOUT_TARGET=local SENTIMENT_LOCAL_MODEL_PORT="$MODEL_PORT" RUN_DIR VENV
 
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids" "$RUN_DIR/mlflow" "$PREFECT_HOME"
+
+# --- credentials (generated once, kept in $RUN_DIR, never in git) ------------------------------
+CREDENTIALS="$RUN_DIR/credentials.env"
+MLFLOW_AUTH_INI="$RUN_DIR/mlflow/basic_auth.ini"
+SYNC_USERS="$ROOT/charts/sentiment-platform/charts/mlflow/files/sync_users.py"  # the chart's own
+if [[ ! -s $CREDENTIALS ]]; then
+  (umask 077; "$VENV/bin/python" - > "$CREDENTIALS" <<'PY'
+import secrets
+token = lambda: secrets.token_urlsafe(24)
+print("# Local platform credentials (scripts/local/platform.sh). Keep private; delete to renew.")
+print(f"MLFLOW_ADMIN_PASSWORD={token()}")
+print(f"MLFLOW_TRAINER_PASSWORD={token()}")
+print(f"MLFLOW_READER_PASSWORD={token()}")
+print(f"MLFLOW_FLASK_SERVER_SECRET_KEY={token()}")
+print(f"PREFECT_AUTH_STRING=admin:{token()}")
+PY
+  )
+fi
+# shellcheck disable=SC1090
+source "$CREDENTIALS"
+# Clients: Prefect's CLI, worker and flows; MLflow as the trainer (the worker's flow runs and
+# the CLI write); the model server overrides it with the read-only user.
+export PREFECT_API_AUTH_STRING="$PREFECT_AUTH_STRING"
+export MLFLOW_TRACKING_USERNAME=trainer MLFLOW_TRACKING_PASSWORD="$MLFLOW_TRAINER_PASSWORD"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -90,14 +119,39 @@ port_free_or_ours() {  # port name
   fi
 }
 
+mlflow_auth() {  # the basic-auth app's config (no secret in it) and its users
+  cat > "$MLFLOW_AUTH_INI" <<INI
+[mlflow]
+default_permission = READ
+database_uri = sqlite:///$RUN_DIR/mlflow/auth.db
+admin_username = admin
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+# A verified password is remembered for a minute: MLflow hashes with PBKDF2 on every request.
+auth_cache_ttl_seconds = 60
+INI
+  MLFLOW_AUTH_CONFIG_PATH="$MLFLOW_AUTH_INI" MLFLOW_AUTH_ADMIN_USERNAME=admin \
+    MLFLOW_AUTH_ADMIN_PASSWORD="$MLFLOW_ADMIN_PASSWORD" \
+    MLFLOW_TRAINER_USERNAME=trainer MLFLOW_TRAINER_PASSWORD="$MLFLOW_TRAINER_PASSWORD" \
+    MLFLOW_READER_USERNAME=model-server MLFLOW_READER_PASSWORD="$MLFLOW_READER_PASSWORD" \
+    MODEL_NAME="$MODEL_NAME" EXPERIMENT_NAME="${SENTIMENT_EXPERIMENT:-$MODEL_NAME}" \
+    MLFLOW_BACKEND_STORE_URI="sqlite:///$RUN_DIR/mlflow/mlflow.db" \
+    python "$SYNC_USERS" >> "$RUN_DIR/logs/mlflow.log" 2>&1 ||
+    die "could not set up MLflow's users (log: $RUN_DIR/logs/mlflow.log)"
+}
+
 up() {
   [[ -x $VENV/bin/mlflow && -x $VENV/bin/prefect ]] || die "no environment at $VENV: run 'make venv'"
   if answers "$MLFLOW_TRACKING_URI/health"; then
     say "MLflow already answers at $MLFLOW_TRACKING_URI"
   else
     port_free_or_ours "$MLFLOW_PORT" mlflow MLFLOW_PORT
-    say "starting MLflow at $MLFLOW_TRACKING_URI (SQLite, proxied artifacts in $RUN_DIR/mlflow)"
-    start mlflow mlflow server --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+    say "starting MLflow at $MLFLOW_TRACKING_URI (SQLite, proxied artifacts in $RUN_DIR/mlflow, basic auth)"
+    mlflow_auth
+    start mlflow env MLFLOW_AUTH_CONFIG_PATH="$MLFLOW_AUTH_INI" \
+      MLFLOW_AUTH_ADMIN_USERNAME=admin MLFLOW_AUTH_ADMIN_PASSWORD="$MLFLOW_ADMIN_PASSWORD" \
+      MLFLOW_FLASK_SERVER_SECRET_KEY="$MLFLOW_FLASK_SERVER_SECRET_KEY" \
+      MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+      mlflow server --app-name basic-auth --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
       --backend-store-uri "sqlite:///$RUN_DIR/mlflow/mlflow.db" \
       --artifacts-destination "$RUN_DIR/mlflow/artifacts"
   fi
@@ -106,7 +160,8 @@ up() {
   else
     port_free_or_ours "$PREFECT_PORT" prefect-server PREFECT_PORT
     say "starting Prefect server at http://$HOST:$PREFECT_PORT"
-    start prefect-server prefect server start --host "$HOST" --port "$PREFECT_PORT"
+    start prefect-server env PREFECT_SERVER_API_AUTH_STRING="$PREFECT_AUTH_STRING" \
+      prefect server start --host "$HOST" --port "$PREFECT_PORT"
   fi
   wait_for "$MLFLOW_TRACKING_URI/health" MLflow 180 "$RUN_DIR/logs/mlflow.log"
   wait_for "$PREFECT_API_URL/health" Prefect 180 "$RUN_DIR/logs/prefect-server.log"
@@ -141,7 +196,7 @@ PY
 }
 
 served_version() {  # X-Model-Version of the running model server, or nothing
-  curl -fsS -m 3 -o /dev/null -D - "http://$HOST:$MODEL_PORT/ping" 2>/dev/null |
+  { curl -fsS -m 3 -o /dev/null -D - "http://$HOST:$MODEL_PORT/ping" 2>/dev/null || true; } |
     tr -d '\r' | awk -F': ' 'tolower($1) == "x-model-version" {print $2}'
 }
 
@@ -150,7 +205,8 @@ serve() {
   [[ -n $uri ]] || die "no production version of $MODEL_NAME yet: run 'make local-train' first"
   stop model-server
   say "serving $uri at http://$HOST:$MODEL_PORT"
-  start model-server mlflow models serve -m "$uri" \
+  start model-server env MLFLOW_TRACKING_USERNAME=model-server \
+    MLFLOW_TRACKING_PASSWORD="$MLFLOW_READER_PASSWORD" mlflow models serve -m "$uri" \
     --env-manager local --host "$HOST" --port "$MODEL_PORT" --workers "$SERVE_WORKERS"
   wait_for "http://$HOST:$MODEL_PORT/ping" "model server" 180 "$RUN_DIR/logs/model-server.log" model-server
 }
@@ -182,9 +238,13 @@ urls() {
   cat <<MSG
 
   MLflow UI      $MLFLOW_TRACKING_URI   (experiment and registered model: $MODEL_NAME)
+                 log in as admin, password MLFLOW_ADMIN_PASSWORD in $CREDENTIALS
   Prefect UI     http://$HOST:$PREFECT_PORT   (flow train-sentiment, deployment daily)
+                 it asks for the auth string: PREFECT_AUTH_STRING in $CREDENTIALS
   Model server   http://$HOST:$MODEL_PORT/invocations   (serving $MODEL_NAME@production)
   Logs           $RUN_DIR/logs/      Stop it all: make down
+  CLI            scripts/local/platform.sh cli <command>  (flipkart-sentiment with these
+                 credentials; make promote VERSION=N and make rollback use it)
 
 MSG
 }
@@ -206,10 +266,11 @@ case "${1:-demo}" in
   train) up; train ;;
   serve) serve ;;
   stop-model-server) stop model-server ;;
+  cli) shift; exec flipkart-sentiment "$@" ;;
   predict) predict ;;
   demo) up; train; serve_if_stale; predict; urls ;;
   urls) urls ;;
   status) status ;;
   down) down ;;
-  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, demo, urls, status, down)" ;;
+  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, demo, urls, status, down, cli)" ;;
 esac

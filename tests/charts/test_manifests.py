@@ -7,6 +7,9 @@ import hashlib
 import json
 import re
 import shutil
+import socket
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -21,6 +24,7 @@ from sentiment_testkit.charts import (
     render,
     workloads,
 )
+from sentiment_testkit.servers import free_port
 
 pytestmark = pytest.mark.charts
 
@@ -46,7 +50,7 @@ def script(manifests: list[dict], configmap: str, key: str) -> str:
 
 
 def test_every_pod_runs_as_non_root(manifests):
-    assert len(workloads(manifests)) == 7  # 5 Deployments, 1 StatefulSet, 1 hook Job
+    assert len(workloads(manifests)) == 8  # 5 Deployments, 1 StatefulSet, 2 hook Jobs
     for w in workloads(manifests):
         spec = pod_spec(w)
         psc = spec["securityContext"]
@@ -121,13 +125,24 @@ def test_probe_endpoints(manifests):
 # --- secrets -----------------------------------------------------------------------------------
 
 
+GENERATED = {f"{R}-postgresql", f"{R}-objectstore", f"{R}-mlflow-auth", f"{R}-prefect-auth"}
+
+
+def generated_secrets(manifests: list[dict]) -> list[dict]:
+    cm = find(manifests, "ConfigMap", f"{R}-generate-secrets")
+    return json.loads(cm["data"]["secrets.json"])
+
+
 def test_no_secret_values_inline(manifests):
-    """Secret-looking env vars come from secretKeyRef; no literal credentials anywhere else."""
-    secrets = {m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"}
+    """Secret-looking env vars come from secretKeyRef to a Secret the Job generates (or an
+    existingSecret); no literal credentials anywhere, and the chart renders no Secret at all."""
+    assert not [m for m in manifests if m["kind"] == "Secret"], "Secrets are generated in-cluster"
+    secrets = {s["name"] for s in generated_secrets(manifests)}
     for w in workloads(manifests):
         for c in containers(w):
             for e in c.get("env", []):
-                if SECRETISH.search(e["name"]):
+                # (..._SECRET_NAME / _SECRET_KEY name where a secret is, they hold none)
+                if SECRETISH.search(e["name"]) and not e["name"].endswith(("_SECRET_NAME", "_SECRET_KEY")):
                     assert "value" not in e, f"{c['name']}: {e['name']} is inline"
                     ref = e["valueFrom"]["secretKeyRef"]
                     assert ref["name"] in secrets, f"{e['name']} -> unknown Secret {ref['name']}"
@@ -138,29 +153,42 @@ def test_no_secret_values_inline(manifests):
     for m in manifests:
         if m["kind"] == "ConfigMap":
             for key, text in m["data"].items():
+                # a literal after `password=`/`secret:`; a variable of that name is fine
                 assert not re.search(
-                    r"(password|secret)[\"']?\s*[:=]\s*[\"']?\w{8,}", text, re.I
+                    r"(password|secret)[\"']?\s*[:=]\s*[\"']?(?!password\b)\w{8,}", text, re.I
                 ), key
 
 
-def test_secrets_are_generated_and_kept(helm, manifests):
-    secrets = [m for m in manifests if m["kind"] == "Secret"]
-    assert {s["metadata"]["name"] for s in secrets} == {f"{R}-postgresql", f"{R}-objectstore"}
-    for s in secrets:
-        assert s["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-        assert "stringData" not in s
-    pg = find(manifests, "Secret", f"{R}-postgresql")["data"]
-    assert set(pg) == {"postgres-password", "mlflow-password", "prefect-password"}
-    store = find(manifests, "Secret", f"{R}-objectstore")["data"]
-    assert set(store) == {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key"}
-    # random per render (outside a cluster `lookup` finds nothing): nothing fixed in the chart
-    again = find(docs(render(helm)), "Secret", f"{R}-postgresql")["data"]
-    assert all(again[k] != pg[k] for k in pg)
+def test_secrets_are_generated_in_the_cluster_and_renders_are_stable(helm, manifests):
+    """No `lookup`, no random value in a template: two renders are identical, and the Job that
+    runs before install/upgrade creates what is missing, key by key."""
+    wanted = {s["name"]: set(s["keys"]) for s in generated_secrets(manifests)}
+    assert wanted == {
+        f"{R}-postgresql": {"postgres-password", "mlflow-password", "prefect-password"},
+        f"{R}-objectstore": {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key"},
+        f"{R}-mlflow-auth": {"admin-password", "trainer-password", "model-server-password",
+                             "flask-secret-key"},
+        f"{R}-prefect-auth": {"auth-string"},
+    }
+    job = find(manifests, "Job", f"{R}-generate-secrets")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert pod_spec(job)["serviceAccountName"] == f"{R}-generate-secrets"
+    role = find(manifests, "Role", f"{R}-generate-secrets")
+    rules = {(tuple(r["resources"]), tuple(r["verbs"]), tuple(sorted(r.get("resourceNames", []))))
+             for r in role["rules"]}
+    assert rules == {(("secrets",), ("create",), ()),
+                     (("secrets",), ("get", "patch"), tuple(sorted(GENERATED)))}
+    assert render(helm) == render(helm), "a render must not differ from the next"
+    for path in CHART.rglob("templates/*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "lookup \"" not in text and "randAlphaNum" not in text, path
 
 
 def test_values_files_hold_no_secrets():
     """Keys that name a credential hold nothing (names of Secret keys, `...Key`, are fine)."""
-    pattern = re.compile(r"^\s*(\w*(password|secret|token|credential)\w*)\s*:\s*(\S+)", re.I | re.M)
+    pattern = re.compile(r"^\s*(\w*(password|secret|token|credential)\w*)\s*:\s*([^\s#]+)",
+                         re.I | re.M)
     for path in CHART.rglob("values*.yaml"):
         for m in pattern.finditer(path.read_text()):
             if m.group(1).endswith("Key"):
@@ -169,16 +197,14 @@ def test_values_files_hold_no_secrets():
 
 
 def test_existing_secrets_replace_the_generated_ones(helm):
-    out = docs(
-        render(
-            helm,
-            "--set",
-            "global.postgresql.auth.existingSecret=pg-creds",
-            "--set",
+    sets = ["global.postgresql.auth.existingSecret=pg-creds",
             "global.objectstore.auth.existingSecret=s3-creds",
-        )
-    )
+            "global.mlflow.auth.existingSecret=mlflow-creds",
+            "global.prefect.auth.existingSecret=prefect-creds"]
+    out = docs(render(helm, *[a for s in sets for a in ("--set", s)]))
     assert not [m for m in out if m["kind"] == "Secret"]
+    assert not [m for m in out if m["kind"] == "Job" and m["metadata"]["name"].endswith(
+        "generate-secrets")], "nothing left to generate: no Job"
     refs = set()
     for w in workloads(out):
         for c in containers(w):
@@ -186,7 +212,16 @@ def test_existing_secrets_replace_the_generated_ones(helm):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     refs.add(ref["name"])
-    assert refs == {"pg-creds", "s3-creds"}
+    template = json.loads(find(out, "ConfigMap", f"{R}-prefect-worker-base-job-template")["data"][
+        "base-job-template.json"])
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    for e in pod["containers"][0]["env"]:
+        if "secretKeyRef" in e.get("valueFrom", {}):
+            refs.add(e["valueFrom"]["secretKeyRef"]["name"])
+    assert refs == {"pg-creds", "s3-creds", "mlflow-creds", "prefect-creds"}
+    # with one part's own Secret, the Job still makes the others
+    partial = docs(render(helm, "--set", sets[0]))
+    assert {s["name"] for s in generated_secrets(partial)} == GENERATED - {f"{R}-postgresql"}
 
 
 def test_only_mlflow_and_the_store_hold_s3_credentials(manifests):
@@ -200,9 +235,14 @@ def test_only_mlflow_and_the_store_hold_s3_credentials(manifests):
             }
             if f"{R}-objectstore" in refs:
                 assert name in (f"{R}-mlflow", f"{R}-objectstore", f"{R}-objectstore-create-bucket")
-            if name.endswith(("model-server", "prefect-worker")):
-                assert not refs, f"{name}/{c['name']} reads Secrets {refs}"
-                assert not any(k.startswith("AWS_") for k in env_of(c))
+            if name.endswith("model-server"):  # its one credential: the read-only MLflow user
+                assert {(e["name"], e["valueFrom"]["secretKeyRef"]["key"]) for e in c["env"]
+                        if "secretKeyRef" in e.get("valueFrom", {})} == {
+                    ("MLFLOW_TRACKING_PASSWORD", "model-server-password")}
+            if name.endswith("prefect-worker"):  # its one credential: the Prefect auth string
+                assert refs == {f"{R}-prefect-auth"}, f"{name}/{c['name']} reads Secrets {refs}"
+            assert not any(k.startswith("AWS_") for k in env_of(c)) or name.endswith(
+                ("mlflow", "objectstore", "objectstore-create-bucket"))
 
 
 # --- RBAC --------------------------------------------------------------------------------------
@@ -269,7 +309,7 @@ def test_trainer_role_may_only_roll_the_model_server(manifests):
 
 def test_pods_without_api_access_get_no_token(manifests):
     for w in workloads(manifests):
-        if not w["metadata"]["name"].endswith("prefect-worker"):
+        if not w["metadata"]["name"].endswith(("prefect-worker", "generate-secrets")):
             assert pod_spec(w)["automountServiceAccountToken"] is False, w["metadata"]["name"]
 
 
@@ -329,37 +369,45 @@ def test_pool_is_created_or_its_template_overwritten_on_start(manifests):
     assert checksum == hashlib.sha256(text.rstrip("\n").encode()).hexdigest()
 
 
-def test_base_job_template_is_the_k8s_file(manifests, request):
-    """k8s/base-job-template.json is the chart's file; for this release it renders unchanged."""
+def test_base_job_template_is_the_k8s_file(manifests):
+    """k8s/base-job-template.json is the chart's file; the release fills in what it locks and
+    how flow runs log in, and nothing else of its structure changes."""
     k8s_file = ROOT / "k8s" / "base-job-template.json"
     chart_file = CHART / "charts" / "prefect-worker" / "files" / "base-job-template.json"
     assert (
         k8s_file.resolve() == chart_file.resolve()
         or k8s_file.read_bytes() == chart_file.read_bytes()
     )
-    template, text = _template(manifests)
-    if request.node.callspec.params["manifests"] == "default":
-        assert text == chart_file.read_text()
+    template, _ = _template(manifests)
+    source = json.loads(chart_file.read_text())
     assert set(template) == {"job_configuration", "variables"}
+    assert set(template["variables"]["properties"]) == set(source["variables"]["properties"])
+    locked = {k for k, v in template["variables"]["properties"].items()
+              if "Locked by the chart" in v.get("description", "")}
+    assert locked == {"image", "service_account_name", "namespace"}
+    assert set(template["job_configuration"]) == set(source["job_configuration"])
+    text = json.dumps(template["job_configuration"])
+    for variable in locked:  # the manifest no longer reads them
+        assert "{{ " + variable + " }}" not in text, variable
 
 
 def test_base_job_template_points_flow_runs_at_the_platform(manifests):
     template, _ = _template(manifests)
     v = {k: p.get("default") for k, p in template["variables"]["properties"].items()}
-    assert v["namespace"] == NAMESPACE
-    assert v["image"] == "sentiment-trainer:0.1.0"
     assert v["image_pull_policy"] == "IfNotPresent"
-    assert v["service_account_name"] == f"{R}-trainer"
     jc = template["job_configuration"]
-    assert jc["namespace"] == "{{ namespace }}" and jc["env"] == "{{ env }}"
+    assert jc["namespace"] == NAMESPACE and jc["env"] == "{{ env }}"
     job = jc["job_manifest"]
-    assert job["metadata"]["namespace"] == "{{ namespace }}"
+    assert job["metadata"]["namespace"] == NAMESPACE
     pod = job["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == "{{ service_account_name }}"
+    assert pod["serviceAccountName"] == f"{R}-trainer"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["app.kubernetes.io/instance"] == R  # the network policies' selector
+    assert pod_labels["app.kubernetes.io/component"] == "flow-run"
     (c,) = pod["containers"]
-    assert c["image"] == "{{ image }}" and c["imagePullPolicy"] == "{{ image_pull_policy }}"
+    assert c["image"] == "sentiment-trainer:0.1.0" and c["imagePullPolicy"] == "{{ image_pull_policy }}"
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     env = env_of(c)
     assert env["MLFLOW_TRACKING_URI"]["value"] == f"http://{R}-mlflow:5000"
@@ -370,7 +418,87 @@ def test_base_job_template_points_flow_runs_at_the_platform(manifests):
         == "metadata.namespace"
     )
     assert env["SENTIMENT_MODEL_NAME"]["value"] == "flipkart-sentiment"
-    assert not [k for k in env if SECRETISH.search(k) or k.startswith("AWS_")]
+    # flow runs log in to MLflow as the trainer, the password by reference
+    assert env["MLFLOW_TRACKING_USERNAME"]["value"] == "trainer"
+    assert env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{R}-mlflow-auth", "key": "trainer-password"}
+    assert not [k for k, e in env.items() if (SECRETISH.search(k) or k.startswith("AWS_"))
+                and "value" in e]
+
+
+def test_flow_runs_wait_for_their_peers_before_prefect_starts(manifests, tmp_path):
+    """The init container runs the chart's script against the Prefect API and MLflow. Run as
+    rendered (with this Python), it passes for listening peers and fails, naming them, for
+    peers that refuse."""
+    template, _ = _template(manifests)
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["name"] == "wait-for-peers"
+    assert init["image"] == pod["containers"][0]["image"]
+    assert init["securityContext"] == pod["containers"][0]["securityContext"]
+    python, flag, script, timeout, *urls = init["command"]
+    assert (python, flag, timeout) == ("python", "-c", "120")
+    assert urls == [f"http://{R}-prefect-server:4200/api", f"http://{R}-mlflow:5000"]
+
+    with socket.socket() as a, socket.socket() as b:
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+        up = [f"http://127.0.0.1:{s.getsockname()[1]}/api" for s in (a, b)]
+        ok = subprocess.run([sys.executable, "-c", script, "5", *up], capture_output=True,
+                            text=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+        assert "peers reachable" in ok.stdout
+        closed = free_port()
+        bad = subprocess.run([sys.executable, "-c", script, "1", up[0], f"http://127.0.0.1:{closed}"],
+                             capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert f"unreachable after 1 s: 127.0.0.1:{closed}" in bad.stderr
+    assert up[0].split("//")[1].split("/")[0] not in bad.stderr  # only the peer that refused
+
+
+def test_mlflow_clients_download_through_the_proxy_only(manifests):
+    """MLflow 3 hands clients presigned URLs to the S3 store unless told not to; the network
+    policies let only MLflow reach the store."""
+    template, _ = _template(manifests)
+    trainer = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+    server = pod_spec(find(manifests, "Deployment", f"{R}-model-server"))["containers"][0]
+    for c in (trainer, server):
+        assert env_of(c)["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"]["value"] == "false"
+
+
+def test_mlflow_runs_without_its_job_runner(manifests):
+    """MLflow's job runner (seven huey consumers) took the pod over its memory limit."""
+    mlflow = pod_spec(find(manifests, "Deployment", f"{R}-mlflow"))["containers"][0]
+    assert env_of(mlflow)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "false"
+
+
+def test_job_variables_that_would_escalate_are_locked_unless_opened(helm):
+    """A flow run cannot pick the image, service account or namespace of its Job; an operator
+    may open them explicitly."""
+    opened = docs(render(helm, "--set", "prefect-worker.trainer.openJobVariables={image}"))
+    template = json.loads(find(opened, "ConfigMap", f"{R}-prefect-worker-base-job-template")["data"][
+        "base-job-template.json"])
+    assert template["variables"]["properties"]["image"]["default"] == "sentiment-trainer:0.1.0"
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "{{ image }}"
+    assert pod["serviceAccountName"] == f"{R}-trainer"  # still locked
+    bad = helm("template", R, str(CHART), "--set", "prefect-worker.trainer.openJobVariables={env}",
+               check=False)
+    assert bad.returncode != 0
+
+
+def test_the_worker_hands_flow_runs_the_auth_string_by_reference(manifests):
+    worker = pod_spec(find(manifests, "Deployment", f"{R}-prefect-worker"))
+    for c in worker["initContainers"] + worker["containers"]:
+        env = env_of(c)
+        assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"] == {
+            "name": f"{R}-prefect-auth", "key": "auth-string"}
+        assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"]["value"] == (
+            f"{R}-prefect-auth")
+    server = env_of(pod_spec(find(manifests, "Deployment", f"{R}-prefect-server"))["containers"][0])
+    assert server["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == (
+        f"{R}-prefect-auth")
 
 
 def test_base_job_template_follows_release_and_namespace(helm):
@@ -380,11 +508,10 @@ def test_base_job_template_follows_release_and_namespace(helm):
             "base-job-template.json"
         ]
     )
-    v = {k: p.get("default") for k, p in template["variables"]["properties"].items()}
-    assert v["namespace"] == "ml" and v["service_account_name"] == "acme-trainer"
-    env = env_of(
-        template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
-    )
+    job = template["job_configuration"]["job_manifest"]
+    assert template["job_configuration"]["namespace"] == "ml" == job["metadata"]["namespace"]
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "acme-trainer"
+    env = env_of(job["spec"]["template"]["spec"]["containers"][0])
     assert env["MLFLOW_TRACKING_URI"]["value"] == "http://acme-mlflow:5000"
     assert env["SENTIMENT_ROLLOUT_DEPLOYMENT"]["value"] == "acme-model-server"
     role = find(out, "Role", "acme-trainer")
@@ -435,9 +562,22 @@ def test_mlflow_server(manifests):
     }
     allowed = env["MLFLOW_SERVER_ALLOWED_HOSTS"]["value"].split(",")
     assert f"{R}-mlflow:5000" in allowed and "localhost:*" in allowed
-    # database check / migration before the server starts
-    (init,) = spec["initContainers"]
+    # database check / migration before the server starts, then the users of basic auth
+    init, users = spec["initContainers"]
     assert init["name"] == "db-migrate" and init["image"] == c["image"]
+    assert users["name"] == "sync-users" and users["command"] == ["python", "/scripts/sync_users.py"]
+    user_env = env_of(users)
+    assert user_env["MLFLOW_TRAINER_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{R}-mlflow-auth", "key": "trainer-password"}
+    assert user_env["MLFLOW_READER_USERNAME"]["value"] == "model-server"
+    # authentication on: the basic-auth app, its settings from a ConfigMap, its admin from a Secret
+    assert cmd[cmd.index("--app-name") + 1] == "basic-auth"
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"{R}-mlflow-auth"
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "flask-secret-key"
+    ini = find(manifests, "ConfigMap", f"{R}-mlflow-auth")["data"]["basic_auth.ini"]
+    assert (f"database_uri = postgresql://mlflow@{R}-postgresql:5432/mlflow"
+            "?options=-csearch_path=mlflow_auth") in ini
+    assert "default_permission = READ" in ini
     assert (
         env_of(init)["MLFLOW_BACKEND_STORE_URI"]["value"]
         == env["MLFLOW_BACKEND_STORE_URI"]["value"]
@@ -589,6 +729,8 @@ SCRIPTS = [
      "create-bucket.sh", "/scripts", ["/bin/sh", "-ec", "exec /bin/sh /scripts/create-bucket.sh"]),
     ("mlflow", ("Deployment", "mlflow"), "db-migrate", "mlflow-scripts",
      "db_check.py", "/scripts", ["python", "/scripts/db_check.py"]),
+    ("mlflow", ("Deployment", "mlflow"), "sync-users", "mlflow-scripts",
+     "sync_users.py", "/scripts", ["python", "/scripts/sync_users.py"]),
     ("prefect-server", ("Deployment", "prefect-server"), "wait-for-db", "prefect-server-scripts",
      "wait_for_db.py", "/scripts", ["python", "/scripts/wait_for_db.py"]),
     ("prefect-worker", ("Deployment", "prefect-worker"), "sync-work-pool", "prefect-worker-scripts",
@@ -642,11 +784,12 @@ def test_a_changed_script_rolls_the_pods(helm, tmp_path):
         return {
             w["metadata"]["name"]: w["spec"]["template"]["metadata"]["annotations"]["checksum/scripts"]
             for w in workloads(out)
-            if w["metadata"]["name"] != f"{R}-objectstore"  # MinIO itself runs no script
+            # MinIO itself runs no script; the secrets Job is a hook with its script beside it
+            if w["metadata"]["name"] not in (f"{R}-objectstore", f"{R}-generate-secrets")
         }
 
     before = checksums()
-    assert len(before) == len(SCRIPTS)
+    assert set(before) == {f"{R}-{workload[1]}" for _, workload, *_ in SCRIPTS}
     for part, (_, name), _container, _configmap, key, _mount, _argv in SCRIPTS:
         path = chart / "charts" / part / "files" / key
         path.write_text(path.read_text() + "# changed\n")

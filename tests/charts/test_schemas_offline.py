@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
-from sentiment_testkit.charts import CHART, PARTS, docs, part_values_file
+from sentiment_testkit.charts import (
+    CHART,
+    PARTS,
+    base_job_template,
+    docs,
+    flow_run_jobs,
+    part_values_file,
+)
 
 pytestmark = pytest.mark.charts
 
@@ -44,52 +48,10 @@ def test_rendered_part_is_valid_standalone(helm, kubeconform, part, tmp_path):
 # What the Kubernetes worker (prefect-kubernetes, in the project's venv) makes of the base job
 # templates for one flow run whose deployment adds one env var: the Jobs it would create.
 # One subprocess for all templates (importing prefect takes seconds).
-_WORKER_RENDER = """
-import asyncio, json, sys, uuid
-from prefect.client.schemas.objects import FlowRun
-from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
-
-async def render(template):
-    cfg = await KubernetesWorkerJobConfiguration.from_template_and_values(
-        template, {"env": {"SENTIMENT_SEARCH": "quick"}}
-    )
-    cfg.prepare_for_flow_run(FlowRun(id=uuid.uuid4(), name="silly-fox", flow_id=uuid.uuid4()))
-    return cfg.job_manifest
-
-async def main():
-    templates = json.load(sys.stdin)
-    json.dump({k: await render(t) for k, t in templates.items()}, sys.stdout)
-
-asyncio.run(main())
-"""
-
-
 @pytest.fixture(scope="module")
 def worker_jobs(rendered_text, tmp_path_factory) -> dict[str, dict]:
-    pytest.importorskip("prefect_kubernetes")
-    templates = {}
-    for values, text in rendered_text.items():
-        cm = next(
-            d
-            for d in docs(text)
-            if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("base-job-template")
-        )
-        templates[values] = json.loads(cm["data"]["base-job-template.json"])
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": "http://sentiment-prefect-server:4200/api",
-        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", _WORKER_RENDER],
-        input=json.dumps(templates),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert out.returncode == 0, "the worker rejects the base job template:\n" + out.stderr[-3000:]
-    return json.loads(out.stdout)
+    templates = {values: base_job_template(docs(text)) for values, text in rendered_text.items()}
+    return flow_run_jobs(templates, tmp_path_factory.mktemp("prefect-home"))
 
 
 @pytest.mark.parametrize("values", ["default", "kind"])

@@ -4,19 +4,24 @@ Runs against the current kubeconfig (``make e2e``; on the no-registry machine
 ``make e2e-local``). The steps run in order and share state; after a failure the rest are
 skipped, except the uninstall, which always runs (unless E2E_KEEP=1).
 
-   1. helm install --wait with no model yet: every pod Ready, the model server stands by (503)
+   1. helm install --wait with no model yet, in a namespace that enforces Pod Security
+      `restricted`: every pod Ready, the model server stands by (503)
    2. prefect deployment run the training flow (the seed recipe): a Job; version 1 is rolled out
    3. MLflow (PostgreSQL backend, S3 artifacts) shows the run, version, tags, production alias
    4. the model server serves that exact version through its Service, and says so per response
    5. deleting the model-server pods brings them back, serving the same version
-   6. a better challenger is promoted while a load generator runs: no failed request, and once
+   6. locked down: 401 without credentials from inside the cluster, network policy (who reaches
+      what), a privileged pod refused, the trainer's patches limited, job variables ignored
+   7. a better challenger is promoted while a load generator runs: no failed request, and once
       the rollout is done every answer comes from the new version
-   7. a worse challenger does not move production, nor roll the server
-   8. `flipkart-sentiment rollback` and `kubectl rollout undo` each bring the previous version
+   8. a worse challenger does not move production, nor roll the server
+   9. `flipkart-sentiment rollback` and `kubectl rollout undo` each bring the previous version
       back, and the answers say so
-   9. a version that cannot load is promoted (the promote-sentiment flow) under load: the rollout
+  10. a version that cannot load is promoted (the promote-sentiment flow) under load: the rollout
       fails, everything is reverted, nothing stops answering, the flow run fails with the cause
-  10. helm uninstall leaves nothing running
+  11. a rotated password takes effect at the next restart (the old one gets 401)
+  12. `helm template | kubectl apply` installs a second platform: Ready, Secrets generated once
+  13. helm uninstall leaves nothing running
 
 Each step is logged with its time (.run/e2e/steps.log, summary in .run/e2e/summary.txt).
 """
@@ -35,7 +40,7 @@ from contextlib import contextmanager
 
 import pytest
 import yaml
-from sentiment_testkit.e2e import LOG, ROOT, Config, Kube, PortForward
+from sentiment_testkit.e2e import LOG, ROOT, RUN_DIR, Config, Kube, PortForward
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3 * 3600)]
 
@@ -44,6 +49,8 @@ REVIEWS = [
     "Worst product ever. The shuttle broke on the first day, complete waste of money.",
     "It is okay, average quality for the price.",
 ]
+RESTRICTED_LABELS = ("pod-security.kubernetes.io/enforce=restricted",
+                     "pod-security.kubernetes.io/enforce-version=latest")
 PROMOTE_DEPLOYMENT = "promote-sentiment/manual"
 ROLLBACK_DEPLOYMENT = "rollback-sentiment/manual"
 # The annotation the trainer patches: the chart's global.rollout.annotation.
@@ -121,6 +128,24 @@ def env_value(kube: Kube, container: dict, name: str) -> str | None:
     return None
 
 
+def secret_value(kube: Kube, name: str, key: str) -> str:
+    return base64.b64decode(kube.json("get", "secret", name)["data"][key]).decode()
+
+
+def load_credentials(kube: Kube, cfg: Config, state: dict) -> None:
+    """The generated credentials (the generate-secrets Job made them); this process works as
+    MLflow's admin from here on, as an operator with access to the Secrets would."""
+    r = cfg.release
+    state["creds"] = {
+        "admin": secret_value(kube, f"{r}-mlflow-auth", "admin-password"),
+        "trainer": secret_value(kube, f"{r}-mlflow-auth", "trainer-password"),
+        "model-server": secret_value(kube, f"{r}-mlflow-auth", "model-server-password"),
+        "prefect": secret_value(kube, f"{r}-prefect-auth", "auth-string"),
+    }
+    os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = state["creds"]["admin"]
+
+
 def venv_bin(name: str) -> str:
     path = os.path.join(os.path.dirname(sys.executable), name)
     return path if os.path.exists(path) else name
@@ -129,6 +154,7 @@ def venv_bin(name: str) -> str:
 def prefect_env(state: dict) -> dict:
     env = dict(os.environ)
     env["PREFECT_API_URL"] = state["prefect_pf"].url + "/api"
+    env["PREFECT_API_AUTH_STRING"] = state["creds"]["prefect"]
     env.setdefault("PREFECT_HOME", str(ROOT / ".run" / "e2e" / "prefect-home"))
     return env
 
@@ -137,9 +163,10 @@ def prefect_env(state: dict) -> dict:
 def prefect_client(state: dict):
     """A sync Prefect client on the port-forwarded API (settings are bound at import time)."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: state["prefect_pf"].url + "/api"}):
+    with temporary_settings({PREFECT_API_URL: state["prefect_pf"].url + "/api",
+                             PREFECT_API_AUTH_STRING: state["creds"]["prefect"]}):
         with get_client(sync_client=True) as client:
             yield client
 
@@ -349,7 +376,8 @@ def cli(state: dict, cfg: Config, *args: str) -> subprocess.CompletedProcess:
         "MLFLOW_TRACKING_URI": state["mlflow_pf"].url, "SENTIMENT_MODEL_NAME": cfg.model_name,
         "SENTIMENT_ROLLOUT_TARGET": "kubernetes", "SENTIMENT_ROLLOUT_DEPLOYMENT": state["ms_deployment"],
         "SENTIMENT_ROLLOUT_NAMESPACE": cfg.namespace, "SENTIMENT_ROLLOUT_ANNOTATION": ROLLOUT_ANNOTATION,
-        "SENTIMENT_ROLLOUT_TIMEOUT_SECONDS": "420"}
+        "SENTIMENT_ROLLOUT_TIMEOUT_SECONDS": "420",
+        "MLFLOW_TRACKING_USERNAME": "trainer", "MLFLOW_TRACKING_PASSWORD": state["creds"]["trainer"]}
     LOG.say("$ flipkart-sentiment " + " ".join(args))
     res = subprocess.run([venv_bin("flipkart-sentiment"), *args], env=env, capture_output=True,
                          text=True, timeout=900)
@@ -411,6 +439,9 @@ def wait_model_server_ready(kube: Kube, state: dict, timeout: float = 600) -> No
 def test_1_helm_install(kube: Kube, cfg: Config, state: dict):
     with LOG.step("1. helm install the platform and wait for every pod Ready"):
         kube.run("create", "namespace", cfg.namespace, check=False, namespaced=False)
+        # Pod Security `restricted`, enforced: a pod that breaks it is refused, and the test fails.
+        kube.run("label", "--overwrite", "namespace", cfg.namespace, *RESTRICTED_LABELS,
+                 namespaced=False)
         args = [
             "upgrade",
             "--install",
@@ -447,6 +478,7 @@ def test_1_helm_install(kube: Kube, cfg: Config, state: dict):
             LOG.say(f"  pod {p['metadata']['name']}: {p['status'].get('phase')}")
         state["installed"] = True
 
+        load_credentials(kube, cfg, state)
         # No model yet: the model server stands by, Ready, and says so with a 503.
         dep = deployment_for(kube, 5001, "model-server")
         state.update(ms_deployment=dep["metadata"]["name"], ms_port=5001,
@@ -646,8 +678,189 @@ def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):
         LOG.say("same labels and probabilities as before the restart")
 
 
-def test_6_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("6. a better challenger is promoted while requests keep coming: none fails"):
+_PROBE = """
+import base64, json, os, socket, sys, time, urllib.error, urllib.request
+# A network-policy controller sets a new pod up a moment after it starts: its peers refuse it
+# and its own egress is not yet filtered. `await=<target>` (a peer only the policies let in)
+# is retried until it answers, which means the pod is set up; the rest are then tried once.
+
+def attempt(target):
+    kind, _, rest = target.partition("=")
+    if kind in ("tcp", "await"):
+        host, port = rest.rsplit(":", 1)
+        socket.create_connection((host, int(port)), timeout=4).close()
+        return "open"
+    method, _, rest = rest.partition(":")  # http=<method>:<url>[:<credential env var>]
+    url, _, cred = rest.rpartition(":") if rest.count(":") > 2 else (rest, "", "")
+    req = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None,
+                                 headers={"Content-Type": "application/json"})
+    if cred:  # ENVVAR (holds user:password) or USER/ENVVAR (holds the password)
+        user, _, var = cred.rpartition("/")
+        secret = (user + ":" if user else "") + os.environ[var]
+        req.add_header("Authorization", "Basic " + base64.b64encode(secret.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+out = {}
+deadline = time.monotonic() + 60
+for target in sys.argv[1:]:
+    if target.startswith("await="):
+        while True:
+            try:
+                attempt(target)
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    sys.exit(f"{target} never answered: {exc}")
+                time.sleep(0.5)
+        continue
+    try:
+        out[target] = attempt(target)
+    except OSError:
+        out[target] = "blocked"
+print(json.dumps(out))
+"""
+
+
+def probe(kube: Kube, state: dict, as_part: str | None, *targets: str, env: list | None = None) -> dict:
+    """Connections from a pod of the model-server image: labelled as a part of the release
+    (what its network policies allow; "flow-run" as the worker labels a flow-run pod), or with
+    no labels at all (None)."""
+    name = f"e2e-probe-{uuid.uuid4().hex[:6]}"
+    release = kube.cfg.release
+    labels = ({} if as_part is None else
+              {"app.kubernetes.io/instance": release, "app.kubernetes.io/component": "flow-run",
+               "app.kubernetes.io/name": "daily"} if as_part == "flow-run" else
+              {"app.kubernetes.io/instance": release, "app.kubernetes.io/name": as_part})
+    overrides = {"metadata": {"labels": labels}, "spec": {**RESTRICTED_POD, "containers": [{
+        "name": name, "image": state["ms_image"], "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-c", _PROBE, *targets], "env": env or [],
+        # Labelled like a part, it matches that part's Service: never Ready, never an endpoint.
+        "readinessProbe": {"exec": {"command": ["false"]}},
+        "securityContext": RESTRICTED_CONTAINER}]}}
+    kube.run("run", name, f"--image={state['ms_image']}", "--restart=Never",
+             f"--overrides={json.dumps(overrides)}")
+    try:
+        def done():
+            phase = kube.json("get", "pod", name)["status"].get("phase")
+            return phase if phase in ("Succeeded", "Failed") else None
+
+        phase = wait_until(f"pod {name}", done, 180, interval=1)
+        out = kube.run("logs", name, check=False).stdout.strip()
+        assert phase == "Succeeded", f"probe failed: {out}"
+        return json.loads(out.splitlines()[-1])
+    finally:
+        kube.run("delete", "pod", name, "--wait=false", check=False)
+
+
+def test_6_the_platform_is_locked_down(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("6. locked down: credentials, network policy, job variables, the trainer's patches"):
+        r, ns = cfg.release, cfg.namespace
+        svc = lambda name, port: f"{r}-{name}.{ns}.svc.cluster.local:{port}"  # noqa: E731
+        mlflow_api = f"http://{svc('mlflow', 5000)}/api/2.0/mlflow/experiments/search?max_results=1"
+        prefect_api = f"http://{svc('prefect-server', 4200)}/api/flows/filter"
+        secret_env = [
+            {"name": "MLFLOW_CRED", "valueFrom": {"secretKeyRef": {"name": f"{r}-mlflow-auth",
+                                                                   "key": "trainer-password"}}},
+            {"name": "PREFECT_CRED", "valueFrom": {"secretKeyRef": {"name": f"{r}-prefect-auth",
+                                                                    "key": "auth-string"}}}]
+        # 1. Without credentials both control planes answer 401, from inside the cluster (a pod
+        #    the network lets through: labelled as a flow run); with them, 200.
+        ready = {"flow-run": f"await={svc('mlflow', 5000)}", "mlflow": f"await={svc('postgresql', 5432)}"}
+        anonymous = probe(kube, state, "flow-run", ready["flow-run"], f"http=GET:{mlflow_api}",
+                          f"http=POST:{prefect_api}")
+        LOG.say(f"as a flow-run pod, no credentials: {anonymous}")
+        assert list(anonymous.values()) == [401, 401], anonymous
+        authed = probe(kube, state, "flow-run", ready["flow-run"],
+                       f"http=GET:{mlflow_api}:trainer/MLFLOW_CRED",
+                       f"http=POST:{prefect_api}:PREFECT_CRED", env=secret_env)
+        LOG.say(f"as a flow-run pod, with credentials: {authed}")
+        assert list(authed.values()) == [200, 200], authed
+        # 2. The network: a pod without the release's labels reaches only the model server.
+        stores = [f"tcp={svc('postgresql', 5432)}", f"tcp={svc('objectstore', 9000)}",
+                  f"tcp={svc('mlflow', 5000)}", f"tcp={svc('prefect-server', 4200)}",
+                  f"tcp={svc('model-server', 5001)}"]
+        stranger = probe(kube, state, None, *stores)
+        LOG.say(f"from an unlabelled pod: {stranger}")
+        assert list(stranger.values()) == ["blocked"] * 4 + ["open"], stranger
+        as_trainer = probe(kube, state, "flow-run", ready["flow-run"], *stores)
+        LOG.say(f"from a flow-run pod: {as_trainer}")
+        assert list(as_trainer.values()) == ["blocked", "open", "open", "open", "blocked"], as_trainer
+        as_mlflow = probe(kube, state, "mlflow", ready["mlflow"], *stores)
+        LOG.say(f"from an MLflow pod: {as_mlflow}")
+        assert list(as_mlflow.values()) == ["open", "open", "blocked", "blocked", "blocked"], as_mlflow
+        state.setdefault("figures", {})["network"] = {"unlabelled": stranger, "trainer": as_trainer,
+                                                     "mlflow": as_mlflow}
+        # 3. The namespace enforces `restricted`: a privileged pod is refused.
+        privileged = {"spec": {"containers": [{"name": "x", "image": state["ms_image"],
+                                               "securityContext": {"privileged": True}}]}}
+        res = kube.run("run", "e2e-privileged", f"--image={state['ms_image']}", "--restart=Never",
+                       f"--overrides={json.dumps(privileged)}", "--dry-run=server", check=False)
+        LOG.say(f"a privileged pod: {(res.stderr or res.stdout).strip()[:200]}")
+        assert res.returncode != 0 and "PodSecurity" in res.stderr + res.stdout
+        # 4. The trainer may patch the model server only the way a rollout does.
+        trainer = f"system:serviceaccount:{ns}:{r}-trainer"
+        deployment = state["ms_deployment"]
+
+        def as_trainer_patch(patch: dict) -> subprocess.CompletedProcess:
+            return kube.run("patch", "deployment", deployment, f"--as={trainer}", "--type=strategic",
+                            "-p", json.dumps(patch), "--dry-run=server", check=False)
+
+        container = lambda **fields: {"spec": {"template": {"spec": {"containers": [  # noqa: E731
+            {"name": "model-server", **fields}]}}}}
+        refused = {
+            "another image": container(image="busybox:latest"),
+            "another command": container(command=["sh", "-c", "cat /var/run/secrets/*"]),
+            "a Secret mounted": {"spec": {"template": {"spec": {"volumes": [
+                {"name": "loot", "secret": {"secretName": f"{r}-postgresql"}}]}}}},
+            "another service account": {"spec": {"template": {"spec": {
+                "serviceAccountName": f"{r}-prefect-worker"}}}},
+            "more replicas": {"spec": {"replicas": 5}},
+            "an env var": container(env=[{"name": "PYTHONPATH", "value": "/tmp"}]),
+            "a model from a run": container(env=[{"name": "SERVED_MODEL_URI", "value": "runs:/x/model"}]),
+        }
+        for what, patch in refused.items():
+            res = as_trainer_patch(patch)
+            LOG.say(f"trainer patches {what}: exit {res.returncode} {res.stderr.strip()[-160:]}")
+            assert res.returncode != 0 and "denied" in res.stderr, (what, res.stderr)
+        version = state["prod_version"]
+        uri = f"models:/{cfg.model_name}/{version}"
+        allowed = container(env=[{"name": "SERVED_MODEL_URI", "value": uri}])
+        allowed["spec"]["template"]["metadata"] = {"annotations": {ROLLOUT_ANNOTATION: version}}
+        res = as_trainer_patch(allowed)
+        LOG.say(f"trainer patches SERVED_MODEL_URI: exit {res.returncode} {res.stdout.strip()[:120]}")
+        assert res.returncode == 0, res.stderr
+        # 5. A flow run that asks for another image or service account: refused, or ignored.
+        args = [venv_bin("prefect"), "--no-prompt", "deployment", "run", cfg.deployment,
+                "--param", "search=seed", "--job-variable", "image=busybox:latest",
+                "--job-variable", f"service_account_name={r}-prefect-worker"]
+        res = subprocess.run(args, capture_output=True, text=True, env=prefect_env(state), timeout=120)
+        if res.returncode != 0:
+            LOG.say(f"a flow run asking for another image/service account is refused: "
+                    f"{(res.stdout + res.stderr).strip()[-300:]}")
+            state.setdefault("figures", {})["job_variables"] = "refused"
+        else:
+            run_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                               res.stdout).group(0)
+            job = wait_until("the flow run's Job", lambda: kube.json(
+                "get", "jobs", "-l", f"prefect.io/flow-run-id={run_id}")["items"], 180, 2)[0]
+            pod = job["spec"]["template"]["spec"]
+            LOG.say(f"a flow run asking for busybox and the worker's account got image "
+                    f"{pod['containers'][0]['image']}, service account {pod['serviceAccountName']}: ignored")
+            subprocess.run([venv_bin("prefect"), "--no-prompt", "flow-run", "cancel", run_id],
+                           capture_output=True, text=True, env=prefect_env(state), timeout=120)
+            assert pod["containers"][0]["image"] == cfg.trainer_image
+            assert pod["serviceAccountName"] == f"{r}-trainer"
+            state.setdefault("figures", {})["job_variables"] = "ignored"
+
+
+
+
+def test_7_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("7. a better challenger is promoted while requests keep coming: none fails"):
         with LoadGenerator(kube, state) as load:
             run = run_flow(kube, cfg, state, {"search": "quick"}, "run 2")
             state["run2"] = run
@@ -670,8 +883,8 @@ def test_6_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, sta
         state["prod_version"], state["v1"], state["v2"] = new, state["prod_version"], new
 
 
-def test_7_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("7. a worse challenger does not move production, nor roll the server"):
+def test_8_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("8. a worse challenger does not move production, nor roll the server"):
         client = state["mlflow"]
         before = {v.version for v in client.search_model_versions(f"name='{cfg.model_name}'")}
         ms_before = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["generation"]
@@ -688,9 +901,9 @@ def test_7_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dic
         assert request_in_cluster(kube, state, {"inputs": REVIEWS[:1]})["version"] == state["prod_version"]
 
 
-def test_8_rollback_and_rollout_undo_bring_the_previous_version_back(
+def test_9_rollback_and_rollout_undo_bring_the_previous_version_back(
         kube: Kube, cfg: Config, state: dict):
-    with LOG.step("8. flipkart-sentiment rollback and kubectl rollout undo bring v1 back"):
+    with LOG.step("9. flipkart-sentiment rollback and kubectl rollout undo bring v1 back"):
         client, v1, v2 = state["mlflow"], state["v1"], state["v2"]
 
         def answered_by() -> str:
@@ -719,8 +932,8 @@ def test_8_rollback_and_rollout_undo_bring_the_previous_version_back(
         assert served_version(kube, state) == v2 and answered_by() == v2
 
 
-def test_9_a_version_that_cannot_load_is_reverted(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("9. a version that cannot load is promoted: reverted, and nothing stops answering"):
+def test_10_a_version_that_cannot_load_is_reverted(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("10. a version that cannot load is promoted: reverted, and nothing stops answering"):
         import mlflow
         from sentiment_testkit.models import register_broken
 
@@ -754,14 +967,93 @@ def test_9_a_version_that_cannot_load_is_reverted(kube: Kube, cfg: Config, state
         assert set(load_summary["versions"]) == {good}, load_summary
 
 
+def test_11_a_rotated_password_takes_effect_at_the_next_restart(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("11. rotate the model server's MLflow password: new one works, old one is refused"):
+        import secrets as random
+
+        import httpx
+
+        r = cfg.release
+        old, new = state["creds"]["model-server"], random.token_urlsafe(24)
+        patch = {"data": {"model-server-password": base64.b64encode(new.encode()).decode()}}
+        kube.run("patch", "secret", f"{r}-mlflow-auth", "-p", json.dumps(patch))
+        started = time.monotonic()
+        # MLflow's sync-users sets the new password on start; the model server reads it on start.
+        for deployment in (f"{r}-mlflow", state["ms_deployment"]):
+            kube.run("rollout", "restart", f"deployment/{deployment}")
+            kube.run("rollout", "status", f"deployment/{deployment}", "--timeout=600s", timeout=630)
+        wait_model_server_ready(kube, state)
+        LOG.say(f"rotated and restarted in {time.monotonic() - started:.0f}s")
+        state["mlflow_pf"].start()  # the forward went to the replaced MLflow pod
+        url = state["mlflow_pf"].url + "/api/2.0/mlflow/registered-models/get"
+        query = {"name": cfg.model_name}
+        answers = {label: wait_until(f"MLflow answering ({label})", lambda pw=pw: httpx.get(
+            url, params=query, auth=("model-server", pw), timeout=30).status_code, 120, 2)
+                   for label, pw in (("old password", old), ("new password", new))}
+        LOG.say(f"MLflow as model-server: {answers}")
+        assert answers == {"old password": 401, "new password": 200}
+        # The restarted model-server pods downloaded their model with the new password.
+        answer = request_in_cluster(kube, state, {"inputs": REVIEWS[:1]})
+        assert answer["status"] == 200 and answer["version"] == state["prod_version"], answer
+        state["creds"]["model-server"] = new
+
+
+def test_12_an_install_with_helm_template_and_kubectl_apply_works(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("12. GitOps-style install: helm template | kubectl apply, no secret values"):
+        ns = f"{cfg.namespace}-gitops"
+        kube.run("create", "namespace", ns, namespaced=False)
+        kube.run("label", "namespace", ns, *RESTRICTED_LABELS, namespaced=False)
+        # kind's values: small requests, so a second platform fits beside the first one.
+        args = ["template", "gitops", str(cfg.chart), "-n", ns, "--set", "model-server.replicas=1",
+                "-f", str(cfg.chart / "values-kind.yaml")]
+        for v in cfg.values:
+            args += ["-f", v]
+        rendered = kube.helm_run(*args).stdout
+        again = kube.helm_run(*args).stdout
+        assert rendered == again, "two renders differ: something is generated at render time"
+        manifest = RUN_DIR / "e2e" / "gitops.yaml"
+        manifest.write_text(rendered)
+        started = time.monotonic()
+        kube.run("apply", "-n", ns, "-f", str(manifest), namespaced=False, timeout=300)
+
+        def ready() -> bool:  # the servers Ready (Job pods may fail and retry meanwhile)
+            pods = kube.json("get", "pods", "-n", ns, namespaced=False)["items"]
+            serving = [p for p in pods if not any(o["kind"] == "Job" for o in
+                                                  p["metadata"].get("ownerReferences", []))]
+            return bool(serving) and all(
+                p["status"].get("phase") == "Running"
+                and all(c.get("ready") for c in p["status"].get("containerStatuses", []))
+                for p in serving)
+
+        try:
+            wait_until("every pod of the kubectl-applied platform Ready", ready, 600, 3)
+            secrets = {s["metadata"]["name"] for s in kube.json("get", "secrets", "-n", ns,
+                                                                namespaced=False)["items"]}
+            LOG.say(f"applied without Helm, Ready in {time.monotonic() - started:.0f}s; generated "
+                    f"Secrets {sorted(secrets)}")
+            assert {"gitops-postgresql", "gitops-objectstore", "gitops-mlflow-auth",
+                    "gitops-prefect-auth"} <= secrets
+            # Applying the same manifests again changes nothing (no new passwords).
+            before = kube.json("get", "secret", "gitops-mlflow-auth", "-n", ns, namespaced=False)["data"]
+            kube.run("apply", "-n", ns, "-f", str(manifest), namespaced=False, timeout=300)
+            after = kube.json("get", "secret", "gitops-mlflow-auth", "-n", ns, namespaced=False)["data"]
+            assert before == after
+            state.setdefault("figures", {})["gitops_ready_s"] = round(time.monotonic() - started)
+        finally:
+            kube.run("delete", "-n", ns, "-f", str(manifest), "--wait=false", namespaced=False,
+                     check=False, timeout=300)
+            kube.run("delete", "namespace", ns, "--wait=true", "--timeout=300s", namespaced=False,
+                     check=False, timeout=330)
+
+
 @pytest.mark.always
-def test_10_helm_uninstall_leaves_nothing_running(kube: Kube, cfg: Config, state: dict):
+def test_13_helm_uninstall_leaves_nothing_running(kube: Kube, cfg: Config, state: dict):
     for key in ("prefect_pf", "mlflow_pf"):
         if state.get(key):
             state[key].stop()
     if cfg.keep:
         pytest.skip("E2E_KEEP set: platform left installed")
-    with LOG.step("10. helm uninstall leaves nothing running"):
+    with LOG.step("13. helm uninstall leaves nothing running"):
         kube.helm_run(
             "uninstall",
             cfg.release,

@@ -32,7 +32,7 @@ from sentiment_testkit.images import (
     create_flow_run,
     run,
 )
-from sentiment_testkit.servers import served_mlflow, served_prefect
+from sentiment_testkit.servers import CREDENTIALS, served_mlflow, served_prefect
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +92,10 @@ def trained_model(images, containers, mlflow_server, prefect_server) -> TrainedM
             f"PREFECT_API_URL={prefect_server}",
             "-e",
             f"PREFECT__FLOW_RUN_ID={flow_run_id}",
+            # the flow run's identity on both control planes, as the chart's job template gives it
+            *[arg for key, value in (CREDENTIALS.mlflow_as("trainer")
+                                     | {"PREFECT_API_AUTH_STRING": CREDENTIALS.prefect}).items()
+              for arg in ("-e", f"{key}={value}")],
         ),
         timeout=1500,
         prefix="sentiment-test-trainer",

@@ -22,7 +22,7 @@ from sentiment_testkit.images import (
     run,
     wait_http_ok,
 )
-from sentiment_testkit.servers import free_port
+from sentiment_testkit.servers import CREDENTIALS, free_port, prefect_auth
 
 pytestmark = [pytest.mark.images, pytest.mark.timeout(3600)]
 
@@ -299,7 +299,8 @@ def test_trainer_runs_flow_and_registers_model(trained_model):
     print(f"trainer: registered flipkart-sentiment v{mv.version} in {trained_model.seconds:.0f}s")
 
     # The flow run the container executed is COMPLETED on the Prefect server.
-    code, body = http("GET", f"{trained_model.prefect_api}/flow_runs/{trained_model.flow_run_id}")
+    code, body = http("GET", f"{trained_model.prefect_api}/flow_runs/{trained_model.flow_run_id}",
+                      auth=prefect_auth())
     assert code == 200, body
     flow_run = json.loads(body)
     assert flow_run["state_type"] == "COMPLETED", flow_run.get("state")
@@ -319,6 +320,9 @@ def test_model_server_serves_production_model(images, containers, trained_model)
             f"MLFLOW_TRACKING_URI={trained_model.tracking_uri}",
             "-e",
             f"PORT={port}",
+            # the registry's read-only user, as the chart gives the model server
+            *[arg for key, value in CREDENTIALS.mlflow_as("model-server").items()
+              for arg in ("-e", f"{key}={value}")],
         ),
         prefix="sentiment-test-model-server",
     )

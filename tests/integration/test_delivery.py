@@ -11,7 +11,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 from sentiment_testkit.models import register_broken, register_trained
-from sentiment_testkit.servers import free_port
+from sentiment_testkit.servers import CREDENTIALS, free_port, write_platform_credentials
 
 from flipkart_sentiment.config import Settings
 from flipkart_sentiment.workflows import delivery
@@ -24,9 +24,14 @@ NAME = "delivery-local"
 def platform(mlflow_server, tmp_path_factory):
     """Three versions (two good, one broken) and the local target on a free port."""
     run_dir = tmp_path_factory.mktemp("local-platform")
+    write_platform_credentials(run_dir)  # what platform.sh uses to start the model server
     mlflow.set_tracking_uri(mlflow_server["url"])
-    versions = {"a": register_trained(NAME, seed=1), "b": register_trained(NAME, seed=2),
-                "broken": register_broken(NAME)}
+    # Registered as the trainer, who owns models it creates (the flows below run as the trainer).
+    with pytest.MonkeyPatch.context() as as_trainer:
+        for key, value in CREDENTIALS.mlflow_as("trainer").items():
+            as_trainer.setenv(key, value)
+        versions = {"a": register_trained(NAME, seed=1), "b": register_trained(NAME, seed=2),
+                    "broken": register_broken(NAME)}
     port = free_port()
     mp = pytest.MonkeyPatch()
     for key, value in {"RUN_DIR": str(run_dir), "MLFLOW_TRACKING_URI": mlflow_server["url"],

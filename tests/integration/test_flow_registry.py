@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from mlflow.tracking import MlflowClient
-from sentiment_testkit.servers import flow_env, flow_result, run_flow
+from sentiment_testkit.servers import flow_env, flow_result, prefect_auth, run_flow
 
 pytestmark = pytest.mark.integration
 NAME = "flipkart-sentiment"
@@ -65,10 +65,10 @@ def test_logged_model_has_signature_and_input_example(champion, mlflow_server):
 
 def test_flow_run_is_recorded_by_prefect_with_a_summary_artifact(champion, prefect_server):
     api = prefect_server["api"]
-    runs = httpx.post(f"{api}/flow_runs/filter", json={
+    runs = httpx.post(f"{api}/flow_runs/filter", auth=prefect_auth(), json={
         "flows": {"name": {"any_": ["train-sentiment"]}}}, timeout=30).json()
     assert any(r["state_type"] == "COMPLETED" for r in runs)
-    artifacts = httpx.post(f"{api}/artifacts/filter", json={
+    artifacts = httpx.post(f"{api}/artifacts/filter", auth=prefect_auth(), json={
         "artifacts": {"key": {"any_": ["training-summary"]}}}, timeout=30).json()
     assert artifacts and "Held-out test set" in artifacts[0]["data"]
 

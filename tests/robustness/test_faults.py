@@ -12,6 +12,7 @@ from sentiment_testkit.servers import (
     flow_env,
     free_port,
     mlflow_server_cmd,
+    mlflow_server_env,
     process,
     result_from_log,
     run_flow,
@@ -44,7 +45,7 @@ def test_flow_rides_out_an_mlflow_outage_through_retries(prefect_server, data_pa
         wait_for_text(log, "is unreachable", timeout=300)  # it really met a dead server
         wait_for_text(log, "Retry 1/3 will start", timeout=60)  # ...and Prefect retries it
         server_log = tmp_path / "mlflow.log"
-        with process(mlflow_server_cmd(tmp_path, port), server_log) as server:
+        with process(mlflow_server_cmd(tmp_path, port), server_log, mlflow_server_env()) as server:
             wait_http(f"{url}/health", 240, server, server_log)
             flow.wait(timeout=900)
             result = result_from_log(log)
@@ -69,7 +70,7 @@ def test_flow_fails_clearly_when_mlflow_stays_down(prefect_server, data_path):
 def fresh_mlflow(tmp_path):
     port = free_port()
     log = tmp_path / "mlflow.log"
-    with process(mlflow_server_cmd(tmp_path, port), log) as server:
+    with process(mlflow_server_cmd(tmp_path, port), log, mlflow_server_env()) as server:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", 240, server, log)
         yield {"url": url}

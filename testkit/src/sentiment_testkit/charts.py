@@ -6,7 +6,10 @@ section of the umbrella's values-kind.yaml (the only kind values file) for `helm
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,6 +81,50 @@ def workloads(manifests: list[dict]) -> list[dict]:
 
 def env_of(container: dict) -> dict[str, dict]:
     return {e["name"]: e for e in container.get("env", [])}
+
+
+# The Job a Prefect worker builds for a flow run of deployment `daily` of flow `train-sentiment`,
+# by prefect-kubernetes itself, offline (the API URL is never called), in a child process so the
+# test session's Prefect settings stay untouched.
+_WORKER_RENDER = """
+import asyncio, json, sys, uuid
+from prefect.client.schemas.objects import Flow, FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+async def render(template):
+    cfg = await KubernetesWorkerJobConfiguration.from_template_and_values(
+        template, {"env": {"SENTIMENT_SEARCH": "quick"}}
+    )
+    flow = Flow(id=uuid.uuid4(), name="train-sentiment")
+    deployment = DeploymentResponse(id=uuid.uuid4(), name="daily", flow_id=flow.id)
+    run = FlowRun(id=uuid.uuid4(), name="silly-fox", flow_id=flow.id, deployment_id=deployment.id)
+    cfg.prepare_for_flow_run(run, deployment=deployment, flow=flow, worker_name="worker-0")
+    return cfg.job_manifest
+
+async def main():
+    templates = json.load(sys.stdin)
+    json.dump({k: await render(t) for k, t in templates.items()}, sys.stdout)
+
+asyncio.run(main())
+"""
+
+
+def base_job_template(manifests: list[dict]) -> dict:
+    cm = next(d for d in manifests
+              if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("base-job-template"))
+    return json.loads(cm["data"]["base-job-template.json"])
+
+
+def flow_run_jobs(templates: dict[str, dict], prefect_home: Path) -> dict[str, dict]:
+    """{key: base job template} -> {key: the flow-run Job the Prefect worker creates from it}."""
+    env = {**os.environ, "PREFECT_API_URL": "http://sentiment-prefect-server:4200/api",
+           "PREFECT_HOME": str(prefect_home)}
+    out = subprocess.run([sys.executable, "-c", _WORKER_RENDER], input=json.dumps(templates),
+                         capture_output=True, text=True, env=env, check=False, timeout=300)
+    if out.returncode != 0:
+        raise AssertionError("the worker rejects the base job template:\n" + out.stderr[-3000:])
+    return json.loads(out.stdout)
 
 
 def main(argv: list[str]) -> None:

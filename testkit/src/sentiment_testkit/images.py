@@ -4,6 +4,7 @@ start a training flow run the way the Prefect Kubernetes worker does."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -48,9 +49,13 @@ def run(cmd: list[str], timeout: float, check: bool = True, **kw) -> subprocess.
     return res
 
 
-def http(method: str, url: str, body: dict | None = None, timeout: float = 60) -> tuple[int, str]:
+def http(method: str, url: str, body: dict | None = None, timeout: float = 60,
+         auth: tuple[str, str] | None = None) -> tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode()

@@ -1,5 +1,6 @@
 """Registered model versions for tests: real ones fit on a slice of the data, and broken ones
-(an artifact that cannot load), logged the way training logs them."""
+(an artifact that cannot load), logged the way training logs them, with the MLflow credentials
+in the environment (the test servers' admin, unless the caller sets another user's)."""
 
 from __future__ import annotations
 

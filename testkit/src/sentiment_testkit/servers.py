@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -75,6 +77,12 @@ def mlflow_server_cmd(workdir: Path, port: int) -> list[str]:
             "--artifacts-destination", str(workdir / "artifacts")]
 
 
+def mlflow_server_env() -> dict[str, str]:
+    """As the chart runs it: without MLflow's job runner (seven huey consumers, ~1.2 GB, for
+    GenAI features the platform does not use)."""
+    return os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def prefect_server_cmd(port: int) -> list[str]:
     return [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
 
@@ -88,23 +96,102 @@ def model_server_cmd(model_uri: str, port: int, workers: int = 1) -> list[str]:
             "local", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What the platform's servers require, generated per test session: MLflow users (admin,
+    trainer, the read-only model-server user) and Prefect's API auth string."""
+
+    admin: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    trainer: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    reader: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    flask_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    prefect: str = field(default_factory=lambda: f"admin:{secrets.token_urlsafe(18)}")
+
+    def mlflow_as(self, user: str) -> dict[str, str]:
+        """Client env of one MLflow user: admin, trainer or model-server."""
+        password = {"admin": self.admin, "trainer": self.trainer, "model-server": self.reader}[user]
+        return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+
+
+CREDENTIALS = Credentials()
+
+
+def write_platform_credentials(run_dir: Path, creds: Credentials = CREDENTIALS) -> Path:
+    """The local platform's credentials file (scripts/local/platform.sh reads it), holding the
+    ones these test servers require."""
+    path = run_dir / "credentials.env"
+    path.write_text(f"MLFLOW_ADMIN_PASSWORD={creds.admin}\nMLFLOW_TRAINER_PASSWORD={creds.trainer}\n"
+                    f"MLFLOW_READER_PASSWORD={creds.reader}\n"
+                    f"MLFLOW_FLASK_SERVER_SECRET_KEY={creds.flask_secret}\n"
+                    f"PREFECT_AUTH_STRING={creds.prefect}\n")
+    path.chmod(0o600)
+    return path
+
+
+def prefect_auth() -> tuple[str, str]:
+    """httpx's auth for a Prefect API started by served_prefect."""
+    user, _, password = CREDENTIALS.prefect.partition(":")
+    return user, password
+SYNC_USERS = ROOT / "charts" / "sentiment-platform" / "charts" / "mlflow" / "files" / "sync_users.py"
+
+
+def mlflow_auth_env(workdir: Path, creds: Credentials = CREDENTIALS) -> dict[str, str]:
+    """The basic-auth app's config (an ini in workdir, a SQLite user store) and admin secret."""
+    ini = workdir / "basic_auth.ini"
+    ini.write_text("[mlflow]\ndefault_permission = READ\n"
+                   f"database_uri = sqlite:///{workdir}/auth.db\nadmin_username = admin\n"
+                   "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                   "auth_cache_ttl_seconds = 60\n")
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+            "MLFLOW_AUTH_ADMIN_PASSWORD": creds.admin, "MLFLOW_FLASK_SERVER_SECRET_KEY": creds.flask_secret}
+
+
 @contextmanager
-def served_mlflow(workdir: Path, log: Path):
-    """A real MLflow tracking server (SQLite, proxied artifacts in workdir) on a free port,
-    answering /health; yields (url, process)."""
+def _client_env(values: dict[str, str]):
+    """Set client credentials in this process for the duration (clients read them per call)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def served_mlflow(workdir: Path, log: Path, creds: Credentials = CREDENTIALS):
+    """A real MLflow tracking server (SQLite, proxied artifacts in workdir) on a free port with
+    its basic-auth app and the platform's users (the chart's sync_users.py), answering /health;
+    yields (url, process). This process is its admin meanwhile (MLFLOW_TRACKING_USERNAME/_PASSWORD)."""
     port = free_port()
-    with process(mlflow_server_cmd(workdir, port), log) as proc:
+    auth = mlflow_auth_env(workdir, creds)
+    users = auth | {"MLFLOW_TRAINER_USERNAME": "trainer", "MLFLOW_TRAINER_PASSWORD": creds.trainer,
+                    "MLFLOW_READER_USERNAME": "model-server", "MLFLOW_READER_PASSWORD": creds.reader,
+                    "MODEL_NAME": "flipkart-sentiment", "EXPERIMENT_NAME": "flipkart-sentiment",
+                    "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{workdir}/mlflow.db"}
+    with open(log, "ab") as out:
+        subprocess.run([sys.executable, str(SYNC_USERS)], env=os.environ | users, stdout=out,
+                       stderr=subprocess.STDOUT, check=True, timeout=300)
+    cmd = mlflow_server_cmd(workdir, port)
+    cmd[2:2] = ["--app-name", "basic-auth"]  # after `mlflow server`
+    with process(cmd, log, mlflow_server_env() | auth) as proc, _client_env(creds.mlflow_as("admin")):
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", 240, proc, log)
         yield url, proc
 
 
 @contextmanager
-def served_prefect(home: Path, log: Path):
-    """A real Prefect server (PREFECT_HOME=home) on a free port, answering /api/health; yields
-    (api url, process)."""
+def served_prefect(home: Path, log: Path, creds: Credentials = CREDENTIALS):
+    """A real Prefect server (PREFECT_HOME=home) requiring its API auth string, on a free port,
+    answering /api/health; yields (api url, process). This process sends the auth string
+    (PREFECT_API_AUTH_STRING) meanwhile."""
     port = free_port()
-    with process(prefect_server_cmd(port), log, prefect_server_env(home)) as proc:
+    env = prefect_server_env(home) | {"PREFECT_SERVER_API_AUTH_STRING": creds.prefect}
+    with process(prefect_server_cmd(port), log, env) as proc, \
+            _client_env({"PREFECT_API_AUTH_STRING": creds.prefect}):
         api = f"http://127.0.0.1:{port}/api"
         wait_http(f"{api}/health", 240, proc, log)
         yield api, proc
@@ -113,11 +200,13 @@ def served_prefect(home: Path, log: Path):
 @contextmanager
 def served_model(model_uri: str, tracking_uri: str, log: Path, workers: int = 1,
                  **extra_env: str):
-    """A real `mlflow models serve` on a free port, answering /ping; yields (url, process)."""
+    """A real `mlflow models serve` on a free port, answering /ping; yields (url, process).
+    It reads the registry as the read-only model-server user."""
     port = free_port()
     # `mlflow models serve` execs `uvicorn` from PATH: make it the one next to this Python.
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri,
-                        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra_env}
+    env = os.environ | CREDENTIALS.mlflow_as("model-server") | {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra_env}
     with process(model_server_cmd(model_uri, port, workers), log, env) as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/ping", 240, proc, log)
@@ -125,7 +214,9 @@ def served_model(model_uri: str, tracking_uri: str, log: Path, workers: int = 1,
 
 
 def flow_env(mlflow_server, prefect_server, **extra: str) -> dict[str, str]:
-    return os.environ | {
+    """What a flow run gets: the servers, and the trainer's credentials."""
+    return os.environ | CREDENTIALS.mlflow_as("trainer") | {
+        "PREFECT_API_AUTH_STRING": CREDENTIALS.prefect,
         "MLFLOW_TRACKING_URI": mlflow_server["url"],
         "PREFECT_API_URL": prefect_server["api"],
         "PREFECT_HOME": str(prefect_server["home"]),

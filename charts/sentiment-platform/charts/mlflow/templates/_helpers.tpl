@@ -78,3 +78,31 @@ libpq (psycopg2) takes it from PGPASSWORD, which comes from the Secret. */}}
       name: {{ include "mlflow.dbSecret" . }}
       key: {{ .Values.database.passwordKey }}
 {{- end -}}
+
+{{/* MLflow's basic auth: the Secret with its passwords, and its user store, the schema
+mlflow_auth of MLflow's own database (no password in the URI: libpq reads PGPASSWORD). */}}
+{{- define "mlflow.authSecret" -}}
+{{- .Values.global.mlflow.auth.existingSecret | default (printf "%s-mlflow-auth" .Release.Name) -}}
+{{- end -}}
+
+{{- define "mlflow.authDatabaseUri" -}}
+{{- printf "%s?options=-csearch_path=%s" (include "mlflow.backendStoreUri" .) .Values.auth.schema -}}
+{{- end -}}
+
+{{/* The server's auth environment: where the ini is, the admin, the CSRF key. */}}
+{{- define "mlflow.authEnv" -}}
+- name: MLFLOW_AUTH_CONFIG_PATH
+  value: /etc/mlflow-auth/basic_auth.ini
+- name: MLFLOW_AUTH_ADMIN_USERNAME
+  value: admin
+- name: MLFLOW_AUTH_ADMIN_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlflow.authSecret" . }}
+      key: admin-password
+- name: MLFLOW_FLASK_SERVER_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mlflow.authSecret" . }}
+      key: flask-secret-key
+{{- end -}}

@@ -39,3 +39,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "prefect-server.dbSecret" -}}
 {{- .Values.global.postgresql.auth.existingSecret | default (printf "%s-postgresql" .Release.Name) -}}
 {{- end -}}
+
+{{- define "prefect-server.authSecret" -}}
+{{- .Values.global.prefect.auth.existingSecret | default (printf "%s-prefect-auth" .Release.Name) -}}
+{{- end -}}

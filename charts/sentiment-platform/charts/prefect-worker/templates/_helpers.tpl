@@ -97,11 +97,46 @@ in the file, with its default for release `sentiment`). */}}
 {{- $_ := set (index $vars "image") "default" (include "prefect-worker.trainerImage" .) -}}
 {{- $_ := set (index $vars "image_pull_policy") "default" .Values.trainer.image.pullPolicy -}}
 {{- $_ := set (index $vars "service_account_name") "default" (include "prefect-worker.trainerServiceAccountName" .) -}}
+{{- range .Values.trainer.openJobVariables -}}
+{{- if not (has . (list "image" "service_account_name" "namespace")) -}}{{- fail (printf "trainer.openJobVariables: %s is not a lockable variable (image, service_account_name, namespace)" .) -}}{{- end -}}
+{{- end -}}
 {{- range $name, $default := .Values.trainer.jobVariableDefaults -}}
 {{- if not (hasKey $vars $name) -}}{{- fail (printf "trainer.jobVariableDefaults: %s is not a variable of the base job template" $name) -}}{{- end -}}
 {{- $_ := set (index $vars $name) "default" $default -}}
 {{- end -}}
-{{- $container := index $t.job_configuration.job_manifest.spec.template.spec.containers 0 -}}
+{{- $manifest := $t.job_configuration.job_manifest -}}
+{{- $podSpec := $manifest.spec.template.spec -}}
+{{- $container := index $podSpec.containers 0 -}}
+{{- /* Locked unless opened: a flow run (or whoever can reach the Prefect API) cannot choose the
+image, the service account or the namespace of the Job it gets. The values are written into the
+manifest, which no longer reads the variables: a deployment may still set them (`flow.deploy`
+sets `image`), and they are ignored. The security contexts are never variables. */ -}}
+{{- $open := .Values.trainer.openJobVariables -}}
+{{- $locked := "Locked by the chart (prefect-worker.trainer.openJobVariables): ignored." -}}
+{{- if not (has "image" $open) -}}
+{{- $_ := set (index $vars "image") "description" $locked -}}
+{{- $_ := set $container "image" (include "prefect-worker.trainerImage" .) -}}
+{{- end -}}
+{{- if not (has "service_account_name" $open) -}}
+{{- $_ := set (index $vars "service_account_name") "description" $locked -}}
+{{- $_ := set $podSpec "serviceAccountName" (include "prefect-worker.trainerServiceAccountName" .) -}}
+{{- end -}}
+{{- if not (has "namespace" $open) -}}
+{{- $_ := set (index $vars "namespace") "description" $locked -}}
+{{- $_ := set $t.job_configuration "namespace" .Release.Namespace -}}
+{{- $_ := set $manifest.metadata "namespace" .Release.Namespace -}}
+{{- end -}}
+{{- /* Flow-run pods wait for their peers first (files/wait_for_peers.py says why). */ -}}
+{{- if .Values.trainer.waitForPeers.enabled -}}
+{{- $w := .Values.trainer.waitForPeers -}}
+{{- $cmd := list "python" "-c" (.Files.Get "files/wait_for_peers.py") (toString $w.timeoutSeconds) (include "prefect-worker.apiUrl" .) (include "prefect-worker.mlflowUri" .) -}}
+{{- $init := dict "name" "wait-for-peers" "image" $container.image "imagePullPolicy" $container.imagePullPolicy "command" $cmd "securityContext" $container.securityContext "resources" $w.resources -}}
+{{- $_ := set $podSpec "initContainers" (list $init) -}}
+{{- end -}}
+{{- /* Flow-run pods carry the release's instance label, and the file's component `flow-run`: the
+network policies select them by these two. Not by app.kubernetes.io/name: the worker overwrites
+it (and part-of, managed-by, version) with the deployment's name on every flow-run pod. */ -}}
+{{- $_ := set $manifest.spec.template.metadata "labels" (merge (dict "app.kubernetes.io/instance" .Release.Name) $manifest.spec.template.metadata.labels) -}}
 {{- $platform := dict "MLFLOW_TRACKING_URI" (include "prefect-worker.mlflowUri" .) "SENTIMENT_MODEL_NAME" .Values.global.model.name "SENTIMENT_ROLLOUT_DEPLOYMENT" (include "prefect-worker.rolloutDeployment" .) "SENTIMENT_ROLLOUT_ANNOTATION" .Values.global.rollout.annotation -}}
 {{- $env := list -}}
 {{- range $container.env -}}
@@ -111,6 +146,14 @@ in the file, with its default for release `sentiment`). */}}
 {{- $env = append $env . -}}
 {{- end -}}
 {{- end -}}
+{{- if .Values.global.mlflow.auth.enabled -}}
+{{- /* Flow runs log in to MLflow as the trainer, the password by reference to the Secret. */ -}}
+{{- $env = append $env (dict "name" "MLFLOW_TRACKING_USERNAME" "value" "trainer") -}}
+{{- $env = append $env (dict "name" "MLFLOW_TRACKING_PASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" (include "prefect-worker.mlflowAuthSecret" .) "key" "trainer-password"))) -}}
+{{- end -}}
+{{- /* Artifacts through MLflow's proxy only, never by presigned URLs to the store (the
+model server's env says why). */ -}}
+{{- $env = append $env (dict "name" "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD" "value" "false") -}}
 {{- $env = concat $env .Values.trainer.extraEnv -}}
 {{- $_ := set $container "env" $env -}}
 {{- toPrettyJson $t -}}
@@ -138,8 +181,29 @@ in the file, with its default for release `sentiment`). */}}
   value: {{ .Release.Namespace | quote }}
 - name: PREFECT_WORKER_WEBSERVER_PORT
   value: "8080"
+{{- if .Values.global.prefect.auth.enabled }}
+- name: PREFECT_API_AUTH_STRING
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "prefect-worker.prefectAuthSecret" . }}
+      key: auth-string
+# Flow-run Jobs get the auth string as a reference to this Secret, not as a value in the Job
+# (prefect-kubernetes replaces the env entry it would otherwise copy from the worker).
+- name: PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME
+  value: {{ include "prefect-worker.prefectAuthSecret" . | quote }}
+- name: PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY
+  value: auth-string
+{{- end }}
 - name: HOME
   value: /tmp
 - name: PREFECT_HOME
   value: /tmp/.prefect
+{{- end -}}
+
+{{- define "prefect-worker.prefectAuthSecret" -}}
+{{- .Values.global.prefect.auth.existingSecret | default (printf "%s-prefect-auth" .Release.Name) -}}
+{{- end -}}
+
+{{- define "prefect-worker.mlflowAuthSecret" -}}
+{{- .Values.global.mlflow.auth.existingSecret | default (printf "%s-mlflow-auth" .Release.Name) -}}
 {{- end -}}
