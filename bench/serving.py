@@ -58,8 +58,11 @@ def server_configs() -> list[tuple[str, str, str, int, dict]]:
     baseline = ("bare sklearn pipeline, MLflow defaults, 1 worker", "baseline", BASELINE_MODEL, 1,
                 MLFLOW_DEFAULTS)
     production = ("production config: all of the above, 2 workers", "production", MODEL, 2, {})
+    # The same server without GET /metrics and its counting: the overhead of metrics.
+    unmetered = ("production config without metrics, 2 workers", "unmetered", MODEL, 2,
+                 {"SENTIMENT_SERVE_METRICS": "false"})
     if QUICK:
-        return [baseline, production]
+        return [baseline, unmetered, production]
     return [
         baseline,
         ("our pyfunc, untuned (sklearn predict), 1 worker", "step", MODEL, 1,
@@ -71,6 +74,7 @@ def server_configs() -> list[tuple[str, str, str, int, dict]]:
         production,
         ("production config without uvloop/httptools, 2 workers", "contrast", MODEL, 2,
          MLFLOW_DEFAULTS),
+        unmetered,
     ]
 
 
@@ -356,6 +360,19 @@ def render(r: dict) -> str:
                    "p50 ms", "p99 ms",
                    "server RSS MB", "errors"], rows), ""]
     prod = next(s for s in r["servers"] if s["kind"] == "production")
+    unmetered = next((s for s in r["servers"] if s["kind"] == "unmetered"), None)
+    if unmetered:
+        off = {x["connections"]: x for x in unmetered["single"]}
+        rows = [[x["connections"], f"{off[x['connections']]['rps']:.0f}", f"{x['rps']:.0f}",
+                 f"{x['rps'] / off[x['connections']]['rps']:.3f}",
+                 f"{off[x['connections']]['p99_ms']:.1f}", f"{x['p99_ms']:.1f}",
+                 f"{x['p99_ms'] / off[x['connections']]['p99_ms']:.3f}"] for x in prod["single"]]
+        out += ["### Cost of the metrics endpoint (GET /metrics, counters, histograms)", "",
+                "The production configuration against itself with SENTIMENT_SERVE_METRICS=false, "
+                "same run, one review per request. Target: throughput ratio >= 0.90 and p99 "
+                "ratio <= 1.10.", "",
+                table(["conns", "req/s without", "req/s with", "throughput ratio",
+                       "p99 ms without", "p99 ms with", "p99 ratio"], rows), ""]
     served = {x["connections"]: x for x in prod["single"]}[8]["rps"]
     served_batch = max(x["reviews_per_s"] for x in prod["batch"])
     rows = [[k, v["batch"], v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",

@@ -106,3 +106,5 @@ class ServingSettings(BaseSettings):
     compiled: bool = True
     # Off: the loaded heap stays in the garbage collector's reach (~100 ms pauses under load).
     freeze_heap: bool = True
+    # Off: no GET /metrics and no counting (serving/metrics.py); `make bench` measures the cost.
+    metrics: bool = True

@@ -467,6 +467,19 @@ def test_mlflow_clients_download_through_the_proxy_only(manifests):
         assert env_of(c)["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"]["value"] == "false"
 
 
+def test_model_server_pods_announce_their_metrics(manifests, helm):
+    ms = find(manifests, "Deployment", f"{R}-model-server")
+    annotations = ms["spec"]["template"]["metadata"]["annotations"]
+    port = pod_spec(ms)["containers"][0]["ports"][0]["containerPort"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port) and annotations["prometheus.io/path"] == "/metrics"
+    assert env_of(pod_spec(ms)["containers"][0])["SENTIMENT_SERVE_METRICS"]["value"] == "true"
+    off = find(docs(render(helm, "--set", "model-server.metrics.enabled=false")), "Deployment",
+               f"{R}-model-server")
+    assert "prometheus.io/scrape" not in off["spec"]["template"]["metadata"]["annotations"]
+    assert env_of(pod_spec(off)["containers"][0])["SENTIMENT_SERVE_METRICS"]["value"] == "false"
+
+
 def test_mlflow_runs_without_its_job_runner(manifests):
     """MLflow's job runner (seven huey consumers) took the pod over its memory limit."""
     mlflow = pod_spec(find(manifests, "Deployment", f"{R}-mlflow"))["containers"][0]
@@ -658,7 +671,8 @@ def test_flow_runs_get_the_rollout_annotation(helm, override):
     d = find(out, "Deployment", f"{R}-model-server")
     annotations = d["spec"]["template"]["metadata"].get("annotations") or {}
     assert not {expected, "flipkart-sentiment/model-version"} & set(annotations)
-    assert set(annotations) == {"checksum/scripts"}
+    assert set(annotations) == {"checksum/scripts", "prometheus.io/scrape", "prometheus.io/port",
+                                "prometheus.io/path"}
     # the part on its own reads the same global
     worker = CHART / "charts" / "prefect-worker"
     alone = docs(helm("template", R, str(worker), "-n", NAMESPACE, *extra).stdout)

@@ -75,8 +75,8 @@ def test_the_next_app_built_names_the_model_version_on_every_response():
     from flipkart_sentiment.serving.pyfunc import Registered
 
     original = fastapi.FastAPI
-    server_fixes._extend_next_app(server_fixes.ResponseHeaders,
-                                  headers=Registered("flipkart-sentiment", "7").headers())
+    server_fixes._extend_next_app([(server_fixes.ResponseHeaders,
+                                    {"headers": Registered("flipkart-sentiment", "7").headers()})])
     try:
         app = fastapi.FastAPI()  # as scoring_server.init does, after the model has loaded
         assert fastapi.FastAPI is original, "only the one app gets the middleware"

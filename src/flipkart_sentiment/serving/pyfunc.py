@@ -12,6 +12,7 @@ pickled, and loading it imports only ``serving``, ``config`` and ``core``.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,13 +82,19 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         from ..core.compiled import CompiledScorer, Uncompilable
         from . import server_fixes
 
+        started = time.perf_counter()
         serving = server_fixes.in_scoring_server()
         model_dir = Path(context.artifacts["pipeline"]).parents[1]
         self.registered = registered_as(model_dir)
-        if serving:
-            server_fixes.install(self.registered)
-            server_fixes.log_to_stderr(logging.getLogger(__package__.rpartition(".")[0]))
+        self.metrics = None
         settings = ServingSettings()
+        if serving:
+            if settings.metrics:
+                from . import metrics
+
+                self.metrics = metrics.for_this_server()
+            server_fixes.install(self.registered, self.metrics)
+            server_fixes.log_to_stderr(logging.getLogger(__package__.rpartition(".")[0]))
         # One HTTP request is bounded; in-process callers score any number, in batches.
         self.max_reviews = MAX_REVIEWS if serving else None
 
@@ -109,6 +116,9 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
                 path = f"sklearn pipeline, not compilable: {exc}"
                 _log.warning("this model cannot use the compiled predict path: %s", exc)
         self._warm_up()
+        if self.metrics is not None:
+            self.metrics.model_loaded(self.registered.name, self.registered.version,
+                                      time.perf_counter() - started)
         if serving:
             if settings.freeze_heap:
                 server_fixes.freeze_loaded_heap()
@@ -143,4 +153,7 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
             _log.exception("prediction failed for %d review(s)", len(reviews.texts))
             raise MlflowException("prediction failed; see the model server log",
                                   error_code=INTERNAL_ERROR) from None
-        return format_predictions(proba, self.classes)
+        predictions = format_predictions(proba, self.classes)
+        if self.metrics is not None:
+            self.metrics.scored(self.registered.version, (p["label"] for p in predictions))
+        return predictions

@@ -17,6 +17,7 @@ them in the serving process fixes each in one place without forking MLflow:
   the model: about 240k), and paused requests for about 100 ms at a time. `freeze_loaded_heap`
   moves what is alive after loading out of the collector's reach (gc.freeze), so collections
   only walk what requests allocate.
+- what it does: GET /metrics (serving/metrics.py), from a second middleware of the same kind.
 - which version answered: every response carries `X-Model-Name` and `X-Model-Version`. The
   scoring server builds its FastAPI app right after loading the model, importing `FastAPI`
   inside `init`; `install` swaps in a subclass for that one app, which adds a small ASGI
@@ -41,15 +42,24 @@ def in_scoring_server() -> bool:
     return bool(os.environ.get(scoring_server._SERVER_MODEL_PATH))
 
 
-def install(registered=None) -> None:
+def install(registered=None, metrics=None) -> None:
     """Install the replacements; a second call does nothing. ``registered`` (serving.pyfunc's
-    ``Registered``) gives the headers that name the answering version."""
+    ``Registered``) gives the headers that name the answering version; ``metrics``
+    (serving.metrics' ``ServerMetrics``) adds GET /metrics and counts every response."""
     if not getattr(scoring_server.invocations, "patched", False):
         scoring_server.invocations = _guarded(scoring_server.invocations)
     if not getattr(scoring_server.predictions_to_json, "patched", False):
         scoring_server.predictions_to_json = _fast_json(scoring_server.predictions_to_json)
+    middleware = []
     if registered is not None and registered.headers():
-        _extend_next_app(ResponseHeaders, headers=registered.headers())
+        middleware.append((ResponseHeaders, {"headers": registered.headers()}))
+    if metrics is not None:
+        from .metrics import MetricsMiddleware
+
+        # Added last, so outermost: its latency includes the headers middleware.
+        middleware.append((MetricsMiddleware, {"metrics": metrics}))
+    if middleware:
+        _extend_next_app(middleware)
 
 
 class ResponseHeaders:
@@ -72,9 +82,10 @@ class ResponseHeaders:
         return await self.app(scope, receive, send_with_headers)
 
 
-def _extend_next_app(middleware, **options) -> None:
-    """Add ``middleware`` to the next FastAPI app built in this process: the scoring server's,
-    which `scoring_server.init` creates right after the model has loaded."""
+def _extend_next_app(middleware: list[tuple[type, dict]]) -> None:
+    """Add ``middleware`` ((class, options) pairs, innermost first) to the next FastAPI app built
+    in this process: the scoring server's, which `scoring_server.init` creates right after the
+    model has loaded."""
     import fastapi
 
     original = getattr(fastapi.FastAPI, "original", fastapi.FastAPI)
@@ -83,7 +94,8 @@ def _extend_next_app(middleware, **options) -> None:
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             fastapi.FastAPI = original  # one app only
-            self.add_middleware(middleware, **options)
+            for cls, options in middleware:
+                self.add_middleware(cls, **options)
 
     ScoringApp.original = original
     fastapi.FastAPI = ScoringApp
