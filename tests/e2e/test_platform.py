@@ -282,15 +282,19 @@ def request_in_cluster(kube: Kube, state: dict, payload: dict) -> dict:
     {"status", "version" (X-Model-Version), "body"}."""
     name = f"e2e-request-{uuid.uuid4().hex[:6]}"
     run_pod(kube, state, name, _REQUEST, service_url(kube, state), json.dumps(payload))
-    try:
+    return pod_result(kube, name, "in-cluster request")
 
+
+def pod_result(kube: Kube, name: str, what: str) -> dict:
+    """Wait for a one-shot pod to end, return the JSON of its last log line, delete it."""
+    try:
         def done():
             phase = kube.json("get", "pod", name)["status"].get("phase")
             return phase if phase in ("Succeeded", "Failed") else None
 
         phase = wait_until(f"pod {name}", done, 180, interval=1)
         out = kube.run("logs", name, check=False).stdout.strip()
-        assert phase == "Succeeded", f"in-cluster request failed: {out}"
+        assert phase == "Succeeded", f"{what} failed: {out}"
         return json.loads(out.splitlines()[-1])
     finally:
         kube.run("delete", "pod", name, "--wait=false", check=False)
@@ -743,17 +747,7 @@ def probe(kube: Kube, state: dict, as_part: str | None, *targets: str, env: list
         "securityContext": RESTRICTED_CONTAINER}]}}
     kube.run("run", name, f"--image={state['ms_image']}", "--restart=Never",
              f"--overrides={json.dumps(overrides)}")
-    try:
-        def done():
-            phase = kube.json("get", "pod", name)["status"].get("phase")
-            return phase if phase in ("Succeeded", "Failed") else None
-
-        phase = wait_until(f"pod {name}", done, 180, interval=1)
-        out = kube.run("logs", name, check=False).stdout.strip()
-        assert phase == "Succeeded", f"probe failed: {out}"
-        return json.loads(out.splitlines()[-1])
-    finally:
-        kube.run("delete", "pod", name, "--wait=false", check=False)
+    return pod_result(kube, name, "probe")
 
 
 def test_6_the_platform_is_locked_down(kube: Kube, cfg: Config, state: dict):
