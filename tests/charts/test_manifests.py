@@ -480,6 +480,11 @@ def test_model_server_pods_announce_their_metrics(manifests, helm):
     assert env_of(pod_spec(off)["containers"][0])["SENTIMENT_SERVE_METRICS"]["value"] == "false"
 
 
+def test_prefect_server_serves_metrics(manifests):
+    server = pod_spec(find(manifests, "Deployment", f"{R}-prefect-server"))["containers"][0]
+    assert env_of(server)["PREFECT_SERVER_METRICS_ENABLED"]["value"] == "true"
+
+
 def test_mlflow_runs_without_its_job_runner(manifests):
     """MLflow's job runner (seven huey consumers) took the pod over its memory limit."""
     mlflow = pod_spec(find(manifests, "Deployment", f"{R}-mlflow"))["containers"][0]

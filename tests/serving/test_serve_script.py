@@ -13,6 +13,7 @@ import httpx
 import joblib
 import mlflow.pyfunc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sentiment_testkit.paths import ROOT, VENV_BIN
 from sentiment_testkit.servers import free_port, wait_http
 
@@ -47,6 +48,14 @@ def test_without_a_model_it_stands_by_ready_and_answers_503(tmp_path):
         assert response.json()["error_code"] == "MODEL_NOT_READY"
         assert "flipkart-sentiment" in response.json()["message"]
         assert response.headers["Retry-After"] and response.headers["X-Model-Version"] == "none"
+        # /metrics says it stands by, and counts the 503 like the model's own server would.
+        metrics = httpx.get(f"{url}/metrics", timeout=5)
+        assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(metrics.text) for s in f.samples}
+        assert samples[("sentiment_model_standby", ())] == 1
+        assert samples[("sentiment_http_requests_total",
+                        (("path", "/invocations"), ("status", "503")))] == 1
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     finally:

@@ -93,10 +93,36 @@ def serve_model(uri: str) -> int:
     return code or 1
 
 
+# The stand-by server's GET /metrics: the serving metrics' request counter (same name and labels,
+# so an error-rate alert sees the 503s) and sentiment_model_standby 1, for an alert on a server
+# that never got a model. Built in serve_standby only: the model's own server has its own.
+STANDBY_METRICS: dict = {}
+# The model's serving/metrics.py PATHS (the package is not in this image; the model brings it).
+KNOWN_PATHS = frozenset({"/invocations", "/ping", "/health", "/version", "/metrics"})
+
+
+def standby_metrics() -> dict:
+    from prometheus_client import CollectorRegistry, Counter, Gauge
+
+    registry = CollectorRegistry()
+    requests = Counter("sentiment_http_requests", "HTTP requests answered, by path and status code",
+                       ["path", "status"], registry=registry)
+    standby = Gauge("sentiment_model_standby", "1 while no model version has been rolled out to "
+                    "this server", registry=registry)
+    standby.set(1)
+    return {"registry": registry, "requests": requests}
+
+
 class StandBy(BaseHTTPRequestHandler):
     server_version = "model-server-standby"
 
+    def _count(self, status: int) -> None:
+        if STANDBY_METRICS:
+            path = self.path if self.path in KNOWN_PATHS else "other"
+            STANDBY_METRICS["requests"].labels(path, str(status)).inc()
+
     def _answer(self, status: int, body: dict | None = None, retry: bool = False) -> None:
+        self._count(status)
         data = (json.dumps(body) if body is not None else "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -108,7 +134,17 @@ class StandBy(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):  # noqa: N802 - http.server's naming
-        if self.path in ("/ping", "/health"):
+        if self.path == "/metrics" and STANDBY_METRICS:
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            self._count(200)
+            data = generate_latest(STANDBY_METRICS["registry"])
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif self.path in ("/ping", "/health"):
             self._answer(200)
         else:
             self._answer(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"no {self.path}"})
@@ -130,6 +166,8 @@ class StandBy(BaseHTTPRequestHandler):
 
 
 def serve_standby() -> int:
+    if os.environ.get("SENTIMENT_SERVE_METRICS", "true").lower() not in ("false", "0", "no"):
+        STANDBY_METRICS.update(standby_metrics())
     server = ThreadingHTTPServer((HOST, PORT), StandBy)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"stand-by on {HOST}:{PORT}: no SERVED_MODEL_URI yet, /invocations answers 503", flush=True)
