@@ -28,6 +28,10 @@ def test_prefect_without_the_auth_string_is_401(prefect_server):
     assert httpx.post(f"{api}/flows/filter", json={}, timeout=30).status_code == 401
     assert httpx.post(f"{api}/flows/filter", json={}, auth=prefect_auth(), timeout=30).status_code == 200
     assert httpx.get(f"{api}/health", timeout=30).status_code == 200
+    # its metrics (on in the chart) are behind the same login
+    assert httpx.get(f"{api}/metrics", timeout=30).status_code == 401
+    metrics = httpx.get(f"{api}/metrics", auth=prefect_auth(), timeout=30)
+    assert metrics.status_code == 200 and "process_cpu_seconds_total" in metrics.text
 
 
 def test_the_model_server_user_reads_but_cannot_change_production(mlflow_server, champion,

@@ -185,11 +185,13 @@ def served_mlflow(workdir: Path, log: Path, creds: Credentials = CREDENTIALS):
 
 @contextmanager
 def served_prefect(home: Path, log: Path, creds: Credentials = CREDENTIALS):
-    """A real Prefect server (PREFECT_HOME=home) requiring its API auth string, on a free port,
+    """A real Prefect server (PREFECT_HOME=home) requiring its API auth string, with its
+    Prometheus metrics on (GET /api/metrics), on a free port,
     answering /api/health; yields (api url, process). This process sends the auth string
     (PREFECT_API_AUTH_STRING) meanwhile."""
     port = free_port()
-    env = prefect_server_env(home) | {"PREFECT_SERVER_API_AUTH_STRING": creds.prefect}
+    env = prefect_server_env(home) | {"PREFECT_SERVER_API_AUTH_STRING": creds.prefect,
+                                      "PREFECT_SERVER_METRICS_ENABLED": "true"}  # as the chart
     with process(prefect_server_cmd(port), log, env) as proc, \
             _client_env({"PREFECT_API_AUTH_STRING": creds.prefect}):
         api = f"http://127.0.0.1:{port}/api"
