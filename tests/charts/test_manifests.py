@@ -572,6 +572,7 @@ def test_mlflow_server(manifests):
     assert f"--backend-store-uri postgresql://mlflow@{R}-postgresql:5432/mlflow" in joined
     assert "--serve-artifacts" in cmd
     assert "--artifacts-destination s3://mlflow/" in joined
+    assert "--expose-prometheus /tmp/prometheus-metrics" in joined  # GET /metrics
     env = env_of(c)
     assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == f"http://{R}-objectstore:9000"
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {

@@ -557,6 +557,18 @@ def test_3_mlflow_registry(kube: Kube, cfg: Config, state: dict):
         assert run.info.status == "FINISHED", run.info.status
         state["prod_version"] = str(prod.version)
 
+        # Its Prometheus metrics (--expose-prometheus) count the API calls just made, for a login.
+        import httpx
+
+        metrics_url = state["mlflow_pf"].url + "/metrics"
+        assert httpx.get(metrics_url, timeout=30).status_code == 401
+        metrics = httpx.get(metrics_url, auth=("admin", state["creds"]["admin"]), timeout=30)
+        assert metrics.status_code == 200, metrics.text[:300]
+        served = [line for line in metrics.text.splitlines()
+                  if line.startswith("mlflow_http_request_total{") and 'status="200"' in line]
+        LOG.say(f"MLflow /metrics: {served}")
+        assert served and sum(float(line.rsplit(" ", 1)[1]) for line in served) > 0
+
         # Backend store: the registry rows live in PostgreSQL.
         ml = deployment_for(kube, 5000, "mlflow")
         args = " ".join(ml["spec"]["template"]["spec"]["containers"][0].get("args", []))
