@@ -14,7 +14,7 @@ CLUSTER_KUBECONFIG := $(RUN_DIR)/kube/config
 # Images copied from docker into the local cluster (cluster-load-images) and tested (e2e).
 E2E_IMAGES        ?= sentiment-trainer:0.1.0 sentiment-mlflow:0.1.0 sentiment-prefect:0.1.0 \
                      sentiment-model-server:0.1.0 stand-in/postgres:15 stand-in/minio:20260212 \
-                     stand-in/mc:20250313
+                     stand-in/mc:20250313 stand-in/prometheus:3.16
 # Extra values files for the e2e's `helm install` (space separated); the local cluster needs
 # k8s/values-local-cluster.yaml (stand-in images, local pull policy).
 E2E_VALUES        ?=
@@ -50,7 +50,7 @@ cluster-load-images: ## Copy docker images (E2E_IMAGES) into the local cluster's
 	RUN_DIR=$(RUN_DIR) $(CLUSTER_DIR)/load-images.sh $(E2E_IMAGES)
 
 .PHONY: stand-in-images
-stand-in-images: ## Build the PostgreSQL and MinIO stand-in images (Debian + Go module proxy)
+stand-in-images: ## Build the PostgreSQL, MinIO, mc and Prometheus stand-in images (Debian + Go module proxy)
 	$(ROOT)/images/stand-ins/build.sh
 
 .PHONY: e2e

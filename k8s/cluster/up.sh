@@ -305,8 +305,20 @@ evictionHard: {memory.available: 200Mi, nodefs.available: 3%, imagefs.available:
 maxPods: 110
 oomScoreAdj: 0
 EOF
-start kubelet "$K8S_BIN/kubelet" --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.conf" \
-  --root-dir="$KUBELET_DIR" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+start_kubelet() {
+  start kubelet "$K8S_BIN/kubelet" --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.conf" \
+    --root-dir="$KUBELET_DIR" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+}
+start_kubelet
+# containerd answers `ctr version` before its CRI service has initialised; a kubelet started in
+# that window (a loaded machine) exits at once with "server is not initialized yet". Start it
+# again until it stays up.
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  sleep 3
+  running kubelet && break
+  log "kubelet exited (attempt $attempt; CRI not ready yet?): $(tail -n 1 "$CLUSTER_DIR/logs/kubelet.log" | cut -c1-200)"
+  start_kubelet
+done
 
 write_if_changed "$CONF/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1

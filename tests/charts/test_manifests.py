@@ -50,7 +50,9 @@ def script(manifests: list[dict], configmap: str, key: str) -> str:
 
 
 def test_every_pod_runs_as_non_root(manifests):
-    assert len(workloads(manifests)) == 8  # 5 Deployments, 1 StatefulSet, 2 hook Jobs
+    # 5 Deployments, 1 StatefulSet, 2 hook Jobs, and Prometheus where it is on (kind values)
+    prometheus = [w for w in workloads(manifests) if w["metadata"]["name"] == f"{R}-prometheus"]
+    assert len(workloads(manifests)) == 8 + len(prometheus)
     for w in workloads(manifests):
         spec = pod_spec(w)
         psc = spec["securityContext"]
@@ -167,7 +169,7 @@ def test_secrets_are_generated_in_the_cluster_and_renders_are_stable(helm, manif
         f"{R}-postgresql": {"postgres-password", "mlflow-password", "prefect-password"},
         f"{R}-objectstore": {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key"},
         f"{R}-mlflow-auth": {"admin-password", "trainer-password", "model-server-password",
-                             "flask-secret-key"},
+                             "flask-secret-key", "prometheus-username", "prometheus-password"},
         f"{R}-prefect-auth": {"auth-string"},
     }
     job = find(manifests, "Job", f"{R}-generate-secrets")
@@ -309,7 +311,7 @@ def test_trainer_role_may_only_roll_the_model_server(manifests):
 
 def test_pods_without_api_access_get_no_token(manifests):
     for w in workloads(manifests):
-        if not w["metadata"]["name"].endswith(("prefect-worker", "generate-secrets")):
+        if not w["metadata"]["name"].endswith(("prefect-worker", "generate-secrets", "prometheus")):
             assert pod_spec(w)["automountServiceAccountToken"] is False, w["metadata"]["name"]
 
 
@@ -828,10 +830,13 @@ def test_kind_port_mappings_match_the_node_ports(rendered_text):
         m["containerPort"]: m["hostPort"] for m in kind_cfg["nodes"][0]["extraPortMappings"]
     }
     out = docs(rendered_text["kind"])
-    expected = {f"{R}-mlflow": 5000, f"{R}-prefect-server": 4200, f"{R}-model-server": 5001}
+    expected = {
+        f"{R}-mlflow": 5000, f"{R}-prefect-server": 4200, f"{R}-model-server": 5001,
+        f"{R}-prometheus": 9090,
+    }
     for name, host_port in expected.items():
         svc = find(out, "Service", name)
         assert svc["spec"]["type"] == "NodePort"
         port = svc["spec"]["ports"][0]
         assert mappings[port["nodePort"]] == host_port == port["port"]
-    assert len(mappings) == 3
+    assert len(mappings) == len(expected)

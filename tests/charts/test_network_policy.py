@@ -11,10 +11,10 @@ from sentiment_testkit.charts import base_job_template, docs, flow_run_jobs, ren
 
 R = "sentiment"
 PARTS = ["postgresql", "objectstore", "mlflow", "prefect-server", "prefect-worker", "trainer",
-         "model-server", "objectstore-create-bucket", "generate-secrets"]
+         "model-server", "objectstore-create-bucket", "generate-secrets", "prometheus"]
 OUTSIDE = "a pod outside the release"
 PORTS = {"postgresql": 5432, "objectstore": 9000, "mlflow": 5000, "prefect-server": 4200,
-         "model-server": 5001}
+         "model-server": 5001, "prometheus": 9090}
 # (from, to): the allowed connections between pods (DNS and the Kubernetes API aside).
 ALLOWED = {
     ("mlflow", "postgresql"), ("prefect-server", "postgresql"),
@@ -22,6 +22,7 @@ ALLOWED = {
     ("trainer", "mlflow"), ("model-server", "mlflow"),
     ("prefect-worker", "prefect-server"), ("trainer", "prefect-server"),
     (OUTSIDE, "model-server"),
+    ("prometheus", "mlflow"), ("prometheus", "prefect-server"), ("prometheus", "model-server"),
 }
 
 
@@ -58,7 +59,8 @@ def allowed(policies: list[dict], labels: dict, src: str, dst: str, port: int) -
 
 @pytest.fixture(scope="module")
 def rendered(helm) -> list[dict]:
-    return docs(render(helm))
+    # Prometheus on: its scrapes are connections of the architecture too.
+    return docs(render(helm, "--set", "prometheus.enabled=true"))
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +105,13 @@ def test_every_release_pod_may_resolve_names_and_nothing_more_in_kube_system(pol
     assert rule["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
 
 
-def test_only_the_worker_flow_runs_and_the_secrets_job_reach_the_kubernetes_api(policies, labels):
+def test_only_the_worker_flow_runs_the_secrets_job_and_prometheus_reach_the_kubernetes_api(
+    policies, labels
+):
     api = [p["spec"]["podSelector"] for p in policies for rule in p["spec"].get("egress", [])
            if any(port.get("port") in (443, 6443) for port in rule.get("ports", []))]
     reaching = {part for part, pod in labels.items() if any(selects(s, pod) for s in api)}
-    assert reaching == {"prefect-worker", "trainer", "generate-secrets"}
+    assert reaching == {"prefect-worker", "trainer", "generate-secrets", "prometheus"}
 
 
 def test_kind_opens_the_uis_to_outside_the_pod_network_only(helm):
@@ -120,6 +124,12 @@ def test_kind_opens_the_uis_to_outside_the_pod_network_only(helm):
     assert blocks == [{"cidr": "0.0.0.0/0", "except": ["10.244.0.0/16"]}]
     pg = next(p for p in out if p["metadata"]["name"] == f"{R}-postgresql")
     assert not [peer for rule in pg["spec"]["ingress"] for peer in rule["from"] if "ipBlock" in peer]
+
+
+def test_prometheus_off_opens_nothing_for_it(helm):
+    out = [d for d in docs(render(helm)) if d["kind"] == "NetworkPolicy"]
+    assert f"{R}-prometheus" not in {p["metadata"]["name"] for p in out}
+    assert "prometheus" not in str([p["spec"].get("ingress") for p in out])
 
 
 def test_policies_can_be_turned_off(helm):

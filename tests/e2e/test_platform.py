@@ -661,6 +661,83 @@ def test_4_model_server_serves_production(kube: Kube, cfg: Config, state: dict):
             pf.stop()
 
 
+PROMETHEUS_ALERTS = {
+    "SentimentModelServerErrors", "SentimentModelServerSlow", "SentimentModelServerNoTraffic",
+    "SentimentModelServerDown", "SentimentModelNotServing", "SentimentMLflowDown",
+    "SentimentPrefectServerDown",
+}
+
+
+def prometheus_query(pf: PortForward, query: str) -> list[dict]:
+    import httpx
+
+    r = httpx.get(pf.url + "/api/v1/query", params={"query": query}, timeout=30)
+    r.raise_for_status()
+    return r.json()["data"]["result"]
+
+
+def test_4b_prometheus_scrapes_the_platform(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("4b. Prometheus finds the model server, MLflow and Prefect and counts the curls"):
+        import httpx
+
+        svc = service_for(kube, 9090, "prometheus")
+        assert "prometheus" in svc["metadata"]["name"], "no Prometheus Service (prometheus.enabled)"
+        pf = PortForward(kube, svc["metadata"]["name"], 9090)
+        try:
+            # Pod discovery through the API, scrapes through the NetworkPolicies, MLflow's login
+            # and Prefect's auth string: every part's target is up.
+            def targets_up():
+                active = httpx.get(pf.url + "/api/v1/targets", timeout=30).json()["data"][
+                    "activeTargets"]
+                by_job: dict[str, list[dict]] = {}
+                for t in active:
+                    by_job.setdefault(t["labels"]["job"], []).append(t)
+                state["prom_targets"] = {
+                    job: [(t["labels"].get("pod"), t["health"], t.get("lastError", "")) for t in ts]
+                    for job, ts in by_job.items()}
+                return all(any(t["health"] == "up" for t in by_job.get(job, []))
+                           for job in ("model-server", "mlflow", "prefect-server"))
+
+            try:
+                wait_until("Prometheus targets up", targets_up, 240, interval=5)
+            finally:
+                for job, ts in sorted(state.get("prom_targets", {}).items()):
+                    LOG.say(f"  target {job}: {ts}")
+            # A curl through the Service, then the counter and the prediction labels show it.
+            before = prometheus_query(pf, 'sum(sentiment_http_requests_total{job="model-server",'
+                                          'path="/invocations",status="200"})')
+            before_n = float(before[0]["value"][1]) if before else 0.0
+            answer = request_in_cluster(kube, state, {"inputs": REVIEWS})
+            assert answer["status"] == 200, answer
+
+            def counted():
+                now = prometheus_query(pf, 'sum(sentiment_http_requests_total{job="model-server",'
+                                           'path="/invocations",status="200"})')
+                return now and float(now[0]["value"][1]) >= before_n + 1 and now
+
+            now = wait_until("the curl in Prometheus", counted, 120, interval=5)
+            LOG.say(f"sentiment_http_requests_total /invocations 200: {before_n:g} -> "
+                    f"{float(now[0]['value'][1]):g}")
+            preds = prometheus_query(pf, 'sum by (label, model_version) '
+                                         '(sentiment_predictions_total{job="model-server"})')
+            LOG.say("predictions: " + ", ".join(
+                f"{p['metric']['label']}@v{p['metric']['model_version']}={p['value'][1]}" for p in preds))
+            assert {p["metric"]["model_version"] for p in preds} >= {state["prod_version"]}
+            info = prometheus_query(pf, 'max by (model_version) (sentiment_model_info{job="model-server"})')
+            assert [i["metric"]["model_version"] for i in info] == [state["prod_version"]], info
+            # The platform's alerting rules are loaded, and none fires on a healthy platform
+            # (SentimentModelServerNoTraffic needs an hour without traffic).
+            groups = httpx.get(pf.url + "/api/v1/rules", timeout=30).json()["data"]["groups"]
+            rules = {r["name"]: r for g in groups for r in g["rules"]}
+            assert set(rules) >= PROMETHEUS_ALERTS, sorted(rules)
+            assert all(r["health"] == "ok" for r in rules.values()), rules
+            firing = [n for n, r in rules.items() if r.get("state") == "firing"]
+            LOG.say(f"{len(rules)} alerting rules loaded; firing: {firing or 'none'}")
+            assert not firing
+        finally:
+            pf.stop()
+
+
 def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):
     with LOG.step("5. deleting the model-server pods brings them back with the same version"):
         dep = kube.json("get", "deployment", state["ms_deployment"])

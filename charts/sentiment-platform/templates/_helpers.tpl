@@ -28,7 +28,7 @@ the ones the parts read. */}}
 {{- $out = append $out (dict "name" (printf "%s-objectstore" $r) "keys" $keys "labels" $labels) -}}
 {{- end -}}
 {{- if and .Values.global.mlflow.auth.enabled (not .Values.global.mlflow.auth.existingSecret) -}}
-{{- $keys := dict "admin-password" $pw "trainer-password" $pw "model-server-password" $pw "flask-secret-key" (dict "length" 48) -}}
+{{- $keys := dict "admin-password" $pw "trainer-password" $pw "model-server-password" $pw "flask-secret-key" (dict "length" 48) "prometheus-username" (dict "value" .Values.prometheus.scrape.mlflow.username) "prometheus-password" $pw -}}
 {{- $out = append $out (dict "name" (printf "%s-mlflow-auth" $r) "keys" $keys "labels" $labels) -}}
 {{- end -}}
 {{- if and .Values.global.prefect.auth.enabled (not .Values.global.prefect.auth.existingSecret) -}}
@@ -64,6 +64,13 @@ Args: (list <release> <app.kubernetes.io/name>). */}}
     matchLabels:
       app.kubernetes.io/instance: {{ index . 0 }}
       app.kubernetes.io/name: {{ index . 1 }}
+{{- end -}}
+
+{{/* The release's Prometheus, when it is on (nothing otherwise). Arg: the root context. */}}
+{{- define "sentiment-platform.prometheusPeer" -}}
+{{- if .Values.prometheus.enabled }}
+{{- include "sentiment-platform.peer" (list .Release.Name "prometheus") }}
+{{- end }}
 {{- end -}}
 
 {{/* Flow-run pods (the trainer), by their component: the Prefect worker sets their

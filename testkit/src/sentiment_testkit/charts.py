@@ -19,7 +19,10 @@ from .paths import BIN as BIN  # re-exported for the tests
 from .paths import ROOT
 
 CHART = ROOT / "charts" / "sentiment-platform"
-PARTS = ["postgresql", "objectstore", "mlflow", "prefect-server", "prefect-worker", "model-server"]
+PARTS = [
+    "postgresql", "objectstore", "mlflow", "prefect-server", "prefect-worker", "model-server",
+    "prometheus",
+]
 RELEASE = "sentiment"
 NAMESPACE = "sentiment"
 KIND_VALUES = CHART / "values-kind.yaml"
