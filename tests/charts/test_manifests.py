@@ -169,7 +169,7 @@ def test_secrets_are_generated_in_the_cluster_and_renders_are_stable(helm, manif
         f"{R}-postgresql": {"postgres-password", "mlflow-password", "prefect-password"},
         f"{R}-objectstore": {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key"},
         f"{R}-mlflow-auth": {"admin-password", "trainer-password", "model-server-password",
-                             "flask-secret-key", "prometheus-username", "prometheus-password"},
+                             "flask-secret-key"},
         f"{R}-prefect-auth": {"auth-string"},
     }
     job = find(manifests, "Job", f"{R}-generate-secrets")

@@ -22,7 +22,7 @@ ALLOWED = {
     ("trainer", "mlflow"), ("model-server", "mlflow"),
     ("prefect-worker", "prefect-server"), ("trainer", "prefect-server"),
     (OUTSIDE, "model-server"),
-    ("prometheus", "mlflow"), ("prometheus", "prefect-server"), ("prometheus", "model-server"),
+    ("prometheus", "prefect-server"), ("prometheus", "model-server"),
 }
 
 
@@ -124,6 +124,16 @@ def test_kind_opens_the_uis_to_outside_the_pod_network_only(helm):
     assert blocks == [{"cidr": "0.0.0.0/0", "except": ["10.244.0.0/16"]}]
     pg = next(p for p in out if p["metadata"]["name"] == f"{R}-postgresql")
     assert not [peer for rule in pg["spec"]["ingress"] for peer in rule["from"] if "ipBlock" in peer]
+
+
+def test_only_prometheus_reaches_mlflows_metrics_port_and_it_reaches_nothing_else_there(
+    policies, labels
+):
+    """Prometheus scrapes MLflow's metrics-exporter sidecar (9102), not its API (5000)."""
+    reaching = {src for src in [*PARTS, OUTSIDE] if src != "mlflow"
+                and allowed(policies, labels, src, "mlflow", 9102)}
+    assert reaching == {"prometheus"}
+    assert not allowed(policies, labels, "prometheus", "mlflow", 5000)
 
 
 def test_prometheus_off_opens_nothing_for_it(helm):

@@ -96,7 +96,6 @@ def test_the_scrape_config_passes_promtool_check(promtool, kind, tmp_path):
     jobs = {j["job_name"]: j for j in yaml.safe_load(config_map(kind)["prometheus.yml"])[
         "scrape_configs"]}
     assert set(jobs) == {"prometheus", "model-server", "mlflow", "prefect-server"}
-    assert jobs["mlflow"]["basic_auth"]["username"] == "prometheus"
     assert jobs["prefect-server"]["metrics_path"] == "/api/metrics"
     assert jobs["prefect-server"]["basic_auth"] == {
         "username_file": "/run/credentials/prefect-username",
@@ -122,10 +121,9 @@ def test_credentials_are_mounted_never_inlined(kind):
     dep = find(kind, "Deployment", f"{R}-prometheus")
     spec = pod_spec(dep)
     vols = {v["name"]: v for v in spec["volumes"]}
-    assert vols["mlflow-auth"]["secret"] == {
-        "secretName": f"{R}-mlflow-auth",
-        "items": [{"key": "prometheus-password", "path": "prometheus-password"}]}
-    assert vols["prefect-auth"]["secret"]["secretName"] == f"{R}-prefect-auth"
+    assert set(vols) == {"config", "data", "prefect-auth", "credentials"}
+    assert vols["prefect-auth"]["secret"] == {
+        "secretName": f"{R}-prefect-auth", "items": [{"key": "auth-string", "path": "auth-string"}]}
     assert vols["credentials"]["emptyDir"]["medium"] == "Memory"
     (init,) = spec["initContainers"]
     assert init["command"] == ["/bin/sh", "/scripts/prefect-credentials.sh"]
@@ -133,14 +131,29 @@ def test_credentials_are_mounted_never_inlined(kind):
     assert "auth-string" not in config_map(kind)["prometheus.yml"]
 
 
-def test_mlflow_creates_the_scrape_user_from_optional_keys(kind):
-    dep = find(kind, "Deployment", f"{R}-mlflow")
-    init = next(c for c in pod_spec(dep)["initContainers"] if c["name"] == "sync-users")
-    env = {e["name"]: e for e in init["env"]}
-    for name, key in (("MLFLOW_PROMETHEUS_USERNAME", "prometheus-username"),
-                      ("MLFLOW_PROMETHEUS_PASSWORD", "prometheus-password")):
-        ref = env[name]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": f"{R}-mlflow-auth", "key": key, "optional": True}
+def test_mlflow_metrics_come_from_a_sidecar_only_prometheus_reaches(kind):
+    """MLflow's basic-auth app answers /metrics to admins only: the sidecar serves the workers'
+    multiprocess files on the `metrics` port, and only Prometheus may connect to it."""
+    spec = pod_spec(find(kind, "Deployment", f"{R}-mlflow"))
+    server, sidecar = spec["containers"]
+    assert server["args"][server["args"].index("--expose-prometheus") + 1] == "/tmp/prometheus-metrics"
+    assert sidecar["name"] == "metrics-exporter"
+    assert sidecar["command"] == ["python", "/scripts/metrics_exporter.py"]
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus-metrics"
+    assert sidecar["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
+    mounts = {m["name"]: m["mountPath"] for m in sidecar["volumeMounts"]}
+    assert mounts["tmp"] == "/tmp"  # the same emptyDir as the server's
+    policy = find(kind, "NetworkPolicy", f"{R}-mlflow")
+    metrics_rules = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == 9102]
+    assert metrics_rules == [{"from": [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/instance": R, "app.kubernetes.io/name": "prometheus"}}}],
+        "ports": [{"protocol": "TCP", "port": 9102}]}]
+    cfg = yaml.safe_load(config_map(kind)["prometheus.yml"])
+    job = next(j for j in cfg["scrape_configs"] if j["job_name"] == "mlflow")
+    assert "basic_auth" not in job
+    assert job["relabel_configs"][0] == {"source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                                         "regex": "metrics", "action": "keep"}
 
 
 def test_off_by_default_and_the_operator_resources_instead(helm):
@@ -155,10 +168,9 @@ def test_off_by_default_and_the_operator_resources_instead(helm):
     for name, m in monitors.items():
         assert m["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         (ep,) = m["spec"]["podMetricsEndpoints"]
-        assert ep["port"] == "http"
         assert ep["relabelings"] == [{"targetLabel": "job", "replacement": name[len(R) + 1:]}]
-    auth = monitors[f"{R}-mlflow"]["spec"]["podMetricsEndpoints"][0]["basicAuth"]
-    assert auth["username"] == {"name": f"{R}-mlflow-auth", "key": "prometheus-username"}
+    assert monitors[f"{R}-mlflow"]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert "basicAuth" not in monitors[f"{R}-mlflow"]["spec"]["podMetricsEndpoints"][0]
     (rule,) = [d for d in out if d["kind"] == "PrometheusRule"]
     assert {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]} == ALERTS
     with_prefect = docs(render(helm, "--set", "prometheus.operator.podMonitors=true", "--set",

@@ -39,8 +39,6 @@ def call(method: str, path: str, body: dict | None = None, content_type: str = "
 
 
 def value(spec: dict) -> str:
-    if "value" in spec:  # a fixed part of a credential, e.g. a user name a PodMonitor reads
-        return spec["value"]
     alphabet = ALPHABETS[spec.get("alphabet", "alnum")]
     token = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("length", 32))))
     return spec.get("prefix", "") + token

@@ -28,7 +28,7 @@ the ones the parts read. */}}
 {{- $out = append $out (dict "name" (printf "%s-objectstore" $r) "keys" $keys "labels" $labels) -}}
 {{- end -}}
 {{- if and .Values.global.mlflow.auth.enabled (not .Values.global.mlflow.auth.existingSecret) -}}
-{{- $keys := dict "admin-password" $pw "trainer-password" $pw "model-server-password" $pw "flask-secret-key" (dict "length" 48) "prometheus-username" (dict "value" .Values.prometheus.scrape.mlflow.username) "prometheus-password" $pw -}}
+{{- $keys := dict "admin-password" $pw "trainer-password" $pw "model-server-password" $pw "flask-secret-key" (dict "length" 48) -}}
 {{- $out = append $out (dict "name" (printf "%s-mlflow-auth" $r) "keys" $keys "labels" $labels) -}}
 {{- end -}}
 {{- if and .Values.global.prefect.auth.enabled (not .Values.global.prefect.auth.existingSecret) -}}

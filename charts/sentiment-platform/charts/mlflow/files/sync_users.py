@@ -6,8 +6,7 @@
 # MLFLOW_READER_*), and a rotated password must take effect at the next restart. Idempotent.
 #
 # Env: MLFLOW_AUTH_CONFIG_PATH (the ini: database_uri), MLFLOW_AUTH_ADMIN_USERNAME/_PASSWORD,
-# MLFLOW_TRAINER_USERNAME/_PASSWORD, MLFLOW_READER_USERNAME/_PASSWORD, optionally
-# MLFLOW_PROMETHEUS_USERNAME/_PASSWORD (the scrape user), MODEL_NAME,
+# MLFLOW_TRAINER_USERNAME/_PASSWORD, MLFLOW_READER_USERNAME/_PASSWORD, MODEL_NAME,
 # EXPERIMENT_NAME, MLFLOW_BACKEND_STORE_URI (to find the experiment). Passwords of a
 # PostgreSQL URI come from PGPASSWORD (libpq), never from the URI.
 import os
@@ -47,9 +46,6 @@ def ensure(user_var: str, password_var: str, is_admin: bool) -> str:
 ensure("MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", True)
 trainer = ensure("MLFLOW_TRAINER_USERNAME", "MLFLOW_TRAINER_PASSWORD", False)
 ensure("MLFLOW_READER_USERNAME", "MLFLOW_READER_PASSWORD", False)  # reads by default_permission
-# Prometheus's scrape user (GET /metrics needs a login): only when its Secret keys exist.
-if os.environ.get("MLFLOW_PROMETHEUS_USERNAME") and os.environ.get("MLFLOW_PROMETHEUS_PASSWORD"):
-    ensure("MLFLOW_PROMETHEUS_USERNAME", "MLFLOW_PROMETHEUS_PASSWORD", False)
 
 
 def grant(kind: str, get, create, update, key: str) -> None:

@@ -32,10 +32,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- else -}}{{ printf "%s:%s" .Values.image.repository .Values.image.tag }}{{- end -}}
 {{- end -}}
 
-{{- define "prometheus.mlflowAuthSecret" -}}
-{{- .Values.global.mlflow.auth.existingSecret | default (printf "%s-mlflow-auth" .Release.Name) -}}
-{{- end -}}
-
 {{- define "prometheus.prefectAuthSecret" -}}
 {{- .Values.global.prefect.auth.existingSecret | default (printf "%s-prefect-auth" .Release.Name) -}}
 {{- end -}}
