@@ -13,7 +13,8 @@ The request path only appends the request's reviews and predictions to a bounded
 ``batch`` records or ``flush_seconds``. Logging must never fail nor slow a request, so: a full
 queue drops the request's records, and a failed write drops its batch; both are counted
 (``sentiment_prediction_log_dropped_total{reason}``) and logged once until writes succeed again.
-What is queued at worker shutdown is written before the process exits.
+What is queued when a worker shuts down is written first (``close``: the server calls it at its
+ASGI lifespan shutdown, see server_fixes; atexit covers other exits).
 
 Local paths are written with the standard library (write, then rename: a reader never sees half
 a file); s3:// with pyarrow's S3 filesystem, which MLflow already depends on (boto3 is not part
@@ -210,7 +211,7 @@ class PredictionLog:
                          "in sentiment_prediction_log_dropped_total)", self.capacity)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop (at worker exit: atexit)."""
+        """Write what is queued, then stop; later records are dropped (counted as full)."""
         if self._stop.is_set():
             return
         with self._lock:
@@ -224,7 +225,7 @@ _log_of_this_worker: PredictionLog | None = None
 
 
 def for_this_server(settings, model_name: str, version: str, metrics=None) -> PredictionLog:
-    """This worker's prediction log, created on first use; written out when the worker exits."""
+    """This worker's prediction log, created on first use."""
     global _log_of_this_worker
     if _log_of_this_worker is None:
         _log_of_this_worker = PredictionLog(
@@ -234,7 +235,8 @@ def for_this_server(settings, model_name: str, version: str, metrics=None) -> Pr
             capacity=settings.prediction_log_queue,
             on_written=metrics.prediction_log_written if metrics else None,
             on_dropped=metrics.prediction_log_dropped if metrics else None)
-        # Registered after pyarrow's own S3 finalizer (imported above), so it runs before it.
+        # For exits without a lifespan shutdown. Registered after pyarrow's S3 finalizer
+        # (imported by destination()), so it runs before it.
         atexit.register(_log_of_this_worker.close)
     return _log_of_this_worker
 

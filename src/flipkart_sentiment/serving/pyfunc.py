@@ -94,12 +94,13 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
                 from . import metrics
 
                 self.metrics = metrics.for_this_server()
-            server_fixes.install(self.registered, self.metrics)
             if settings.prediction_log:
                 from . import prediction_log
 
                 self.prediction_log = prediction_log.for_this_server(
                     settings, self.registered.name, self.registered.version, self.metrics)
+            server_fixes.install(self.registered, self.metrics, on_shutdown=[
+                self.prediction_log.close] if self.prediction_log is not None else [])
             server_fixes.log_to_stderr(logging.getLogger(__package__.rpartition(".")[0]))
         # One HTTP request is bounded; in-process callers score any number, in batches.
         self.max_reviews = MAX_REVIEWS if serving else None
