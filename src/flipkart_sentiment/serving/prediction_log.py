@@ -127,8 +127,8 @@ class PredictionLog:
         self.batch, self.flush_seconds, self.capacity = batch, flush_seconds, capacity
         self.on_written = on_written or (lambda n: None)
         self.on_dropped = on_dropped or (lambda reason, n: None)
-        # SimpleQueue is unbounded and lock-free for the producer; the bound is in records,
-        # since one request may carry thousands of reviews.
+        # The bound is counted here in records, not queue items: one request (one item) may
+        # carry up to 10,000 reviews.
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
