@@ -227,6 +227,36 @@ def latency_loop(fn, items: list, seconds: float) -> dict:
             "p99_ms": lat[int(len(lat) * 0.99)] * 1e3}
 
 
+def prediction_log_in_process(pyfunc, reviews: list[dict], batches: list[list[dict]],
+                              seconds: float) -> dict:
+    """The prediction log's CPU cost where HTTP and other processes cannot blur it: the same
+    pyfunc in this process with and without a log attached (its writer thread competing for the
+    interpreter as in a worker), in alternating blocks; the median of the per-block ratios."""
+    from flipkart_sentiment.serving.prediction_log import LocalDirectory, PredictionLog
+
+    model = pyfunc.unwrap_python_model()
+    out = {}
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        log = PredictionLog(LocalDirectory(Path(tmp)), model_name=MODEL, version="1",
+                            flush_seconds=1)
+        for name, items, size in (("1 review", [[r] for r in reviews], 1),
+                                  (f"batch {BATCH}", batches, BATCH)):
+            ratios = []
+            for _ in range(COST_ROUNDS):
+                model.prediction_log = None
+                off = latency_loop(pyfunc.predict, items, seconds / 2)
+                model.prediction_log = log
+                on = latency_loop(pyfunc.predict, items, seconds / 2)
+                ratios.append(on["per_s"] / off["per_s"])
+            model.prediction_log = None
+            ratios.sort()
+            out[f"pyfunc predict, {name}, with the prediction log"] = on | {
+                "reviews_per_s": on["per_s"] * size, "batch": size,
+                "log_throughput_ratio": ratios[len(ratios) // 2], "log_ratios": ratios}
+        log.close()
+    return out
+
+
 def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     """(b) the limit: the same model called in this process, no HTTP."""
     import mlflow
@@ -285,6 +315,8 @@ def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     for v in res.values():
         v.setdefault("reviews_per_s", v["per_s"])
         v.setdefault("batch", 1)
+
+    res |= prediction_log_in_process(pyfunc, reviews, batches, seconds)
 
     # Where one review's time goes: cProfile of the in-process scoring-server path.
     prof = cProfile.Profile()
@@ -375,7 +407,7 @@ def prediction_log_summary(log_dir: Path) -> dict:
             "bytes": sum(f.stat().st_size for f in files)}
 
 
-def _cost_table(cost: dict) -> list[str]:
+def _cost_table(cost: dict, in_process: dict | None = None) -> list[str]:
     rows = [[r["config"], r["reviews"], r["connections"], f"{r['rps_neither']:.0f}",
              f"{r['rps_with']:.0f}", f"{r['rps_ratio']:.3f}",
              " / ".join(f"{v:.2f}" for v in r["rps_ratios"]), f"{r['p99_neither']:.1f}",
@@ -393,6 +425,12 @@ def _cost_table(cost: dict) -> list[str]:
                   "throughput ratio", "ratios", "p99 ms neither", "p99 ms with", "p99 ratio",
                   "ratios", "errors"], rows), ""]
     pl = cost.get("prediction_log")
+    for name, v in (in_process or {}).items():
+        if "log_throughput_ratio" in v:
+            out += [f"In process ({name.removeprefix('pyfunc predict, ')}): calls/s with the log "
+                    f"/ without, alternating blocks in one process: median "
+                    f"{v['log_throughput_ratio']:.3f} (" + " / ".join(
+                        f"{x:.2f}" for x in v["log_ratios"]) + ").", ""]
     if pl:
         out += [f"The prediction log wrote {pl['records']:,} records in {pl['files']:,} files "
                 f"({pl['bytes'] / 1e6:.1f} MB) during those runs.", ""]
@@ -454,7 +492,7 @@ def render(r: dict) -> str:
                    "server RSS MB", "errors"], rows), ""]
     prod = next(s for s in r["servers"] if s["kind"] == "production")
     if r.get("recording_cost"):
-        out += _cost_table(r["recording_cost"])
+        out += _cost_table(r["recording_cost"], r.get("in_process"))
     served = {x["connections"]: x for x in prod["single"]}[8]["rps"]
     served_batch = max(x["reviews_per_s"] for x in prod["batch"])
     rows = [[k, v["batch"], v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",
