@@ -67,19 +67,25 @@ def test_raw_text_only_when_turned_on(tmp_path):
     assert record["text"] == "the text" and record["title"] == "title"
 
 
-def test_a_file_per_batch_and_after_flush_seconds(tmp_path):
+def test_written_once_a_batch_is_queued_or_after_flush_seconds(tmp_path):
     counts = Counts()
-    log = plog.PredictionLog(plog.LocalDirectory(tmp_path), batch=4, flush_seconds=0.3,
+    log = plog.PredictionLog(plog.LocalDirectory(tmp_path), batch=4, flush_seconds=2.0,
                              on_written=counts.on_written)
-    for _ in range(8):
+
+    def written_within(n, seconds):
+        deadline = time.monotonic() + seconds
+        while counts.written < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return counts.written
+
+    for _ in range(3):
         log.add([""], ["x"], [prediction()])
-    deadline = time.monotonic() + 5
-    while counts.written < 8 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert counts.written == 8 and len(files(tmp_path)) == 2
+    assert written_within(3, 0.5) == 0  # below the batch and before the flush
+    log.add([""], ["x"], [prediction()])  # the batch is full: written now, not in 2 s
+    assert written_within(4, 1.0) == 4 and len(files(tmp_path)) == 1
     log.add([""], ["y"], [prediction()])  # below the batch: written by the timer
-    time.sleep(1.0)
-    assert counts.written == 9 and len(files(tmp_path)) == 3
+    assert written_within(5, 0.5) == 4
+    assert written_within(5, 4.0) == 5 and len(files(tmp_path)) == 2
     log.close()
     assert all(f.name.endswith(".jsonl") and not f.name.startswith(".") for f in files(tmp_path))
 
