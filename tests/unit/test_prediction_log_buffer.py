@@ -219,3 +219,21 @@ def test_bad_settings_say_which_and_why(monkeypatch, env, message):
 
 def test_settings_default_to_off():
     assert ServingSettings().prediction_log == ""
+
+
+def test_lines_are_the_json_of_the_records():
+    tricky = ['quote " backslash \\ newline \n tab \t', "ünïcødé 🏸 \u2028", "\x00\x1f"]
+    probabilities = [{"Neg\"ative": 0.25, "Posi\\tive": 0.75}, {"a": 1e-07, "b": 0.9999999},
+                     {"a": float("nan"), "b": 1.0}]  # not finite: the json.dumps fallback
+    predictions = [{"label": max(p, key=p.get), "probabilities": p} for p in probabilities]
+    day, out = plog._lines(0.0, 'name "q"', "1\n", tricky, tricky, predictions, raw_text=True)
+    assert day == "1970-01-01"
+    for line, text, p in zip(out, tricky, predictions, strict=True):
+        record = json.loads(line)
+        assert record.pop("probabilities").keys() == p["probabilities"].keys()
+        assert record == {"timestamp": "1970-01-01T00:00:00.000+00:00", "model_name": 'name "q"',
+                          "model_version": "1\n", "label": p["label"], "text_length": len(text),
+                          "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                          "title": text, "text": text}
+    assert json.loads(out[0])["probabilities"] == probabilities[0]
+    assert json.loads(out[1])["probabilities"] == probabilities[1]

@@ -28,6 +28,7 @@ import atexit
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import socket
@@ -102,19 +103,36 @@ def destination(uri: str) -> Destination:
     return ArrowFileSystem(s3_filesystem(), where)
 
 
-def _records(stamp: float, model_name: str, version: str, titles: Sequence[str],
-             texts: Sequence[str], predictions: Sequence[dict], raw_text: bool) -> list[dict]:
+_json_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _lines(stamp: float, model_name: str, version: str, titles: Sequence[str],
+           texts: Sequence[str], predictions: Sequence[dict], raw_text: bool) -> tuple[str, list[str]]:
+    """(UTC date, JSON lines) of one request. Formatted here rather than by json.dumps per record
+    (2 us instead of 5 us a record, in the worker's interpreter): the fields are fixed, strings
+    go through json's own escaping, and a non-finite probability falls back to json.dumps."""
     when = datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
-    out = []
+    head = (f'{{"timestamp": "{when}", "model_name": {_json_string(model_name)}, '
+            f'"model_version": {_json_string(version)}, "label": ')
+    lines = []
     for title, text, p in zip(titles, texts, predictions, strict=True):
-        record = {"timestamp": when, "model_name": model_name, "model_version": version,
-                  "label": p["label"], "probabilities": p["probabilities"],
-                  "text_length": len(text),
-                  "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()}
-        if raw_text:
-            record |= {"title": title, "text": text}
-        out.append(record)
-    return out
+        probabilities = p["probabilities"]
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        if all(math.isfinite(v) for v in probabilities.values()):
+            line = (head + _json_string(p["label"]) + ', "probabilities": {'
+                    + ", ".join([f"{_json_string(k)}: {float(v)!r}" for k, v in probabilities.items()])
+                    + f'}}, "text_length": {len(text)}, "text_sha256": "{digest}"')
+            if raw_text:
+                line += f', "title": {_json_string(title)}, "text": {_json_string(text)}'
+            lines.append(line + "}")
+        else:
+            record = {"timestamp": when, "model_name": model_name, "model_version": version,
+                      "label": p["label"], "probabilities": probabilities,
+                      "text_length": len(text), "text_sha256": digest}
+            if raw_text:
+                record |= {"title": title, "text": text}
+            lines.append(json.dumps(record, ensure_ascii=False))
+    return when[:10], lines
 
 
 class PredictionLog:
@@ -165,7 +183,8 @@ class PredictionLog:
         while True:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            records, stopping = [], False
+            records: dict[str, list[str]] = {}  # lines by date
+            stopping = False
             while True:
                 try:
                     item = self._queue.get_nowait()
@@ -178,8 +197,9 @@ class PredictionLog:
                 with self._lock:
                     self._pending -= len(predictions)
                 try:
-                    records += _records(stamp, self.model_name, self.version, titles, texts,
+                    day, lines = _lines(stamp, self.model_name, self.version, titles, texts,
                                         predictions, self.raw_text)
+                    records.setdefault(day, []).extend(lines)
                 except Exception:  # a bug here must not stop the thread
                     _log.exception("prediction log: cannot build records")
                     self._dropped("error", len(predictions))
@@ -188,10 +208,7 @@ class PredictionLog:
             if stopping:
                 return
 
-    def _write(self, records: list[dict]) -> None:
-        by_day: dict[str, list[str]] = {}
-        for r in records:
-            by_day.setdefault(r["timestamp"][:10], []).append(json.dumps(r, ensure_ascii=False))
+    def _write(self, by_day: dict[str, list[str]]) -> None:
         for day, lines in by_day.items():
             key = (f"date={day}/{datetime.now(UTC):%H%M%S}-{self._name}-{uuid.uuid4().hex[:12]}"
                    f"{SUFFIX}")
