@@ -2,7 +2,7 @@
 (a) the bare scikit-learn pipeline served the default way and (b) in-process predict.
 
 Writes $BENCH_OUT/serving.json and prints tables. BENCH_QUICK=1: short runs, the baseline and
-the production configuration only.
+the production configuration only, and the cost of what it records.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ WARMUP = 1 if QUICK else 3
 # Each level runs this many times and the run with the median req/s is reported, with the range:
 # on this 2-vCPU VM, back-to-back runs of one server differ by up to a factor of two at times.
 REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if QUICK else "3"))
+# The cost of metrics and the prediction log is a ratio of two servers' runs; on a shared
+# machine the load drifts more than 10 % within minutes, so the servers run side by side and
+# take turns: each round runs every level on each server back to back.
+COST_ROUNDS = int(os.environ.get("BENCH_COST_ROUNDS", "5"))
 CONNECTIONS = [1, 8, 32]
 BATCH = 100
 LUA = Path(__file__).with_name("wrk_post.lua")
@@ -58,11 +62,8 @@ def server_configs() -> list[tuple[str, str, str, int, dict]]:
     baseline = ("bare sklearn pipeline, MLflow defaults, 1 worker", "baseline", BASELINE_MODEL, 1,
                 MLFLOW_DEFAULTS)
     production = ("production config: all of the above, 2 workers", "production", MODEL, 2, {})
-    # The same server without GET /metrics and its counting: the overhead of metrics.
-    unmetered = ("production config without metrics, 2 workers", "unmetered", MODEL, 2,
-                 {"SENTIMENT_SERVE_METRICS": "false"})
     if QUICK:
-        return [baseline, unmetered, production]
+        return [baseline, production]
     return [
         baseline,
         ("our pyfunc, untuned (sklearn predict), 1 worker", "step", MODEL, 1,
@@ -74,8 +75,66 @@ def server_configs() -> list[tuple[str, str, str, int, dict]]:
         production,
         ("production config without uvloop/httptools, 2 workers", "contrast", MODEL, 2,
          MLFLOW_DEFAULTS),
-        unmetered,
     ]
+
+
+def recording_configs(prediction_log: Path) -> list[tuple[str, dict]]:
+    """The production config (2 workers) with neither, with metrics (its default), and with
+    metrics and the prediction log (defaults, but a 1 s flush so that it writes during runs)."""
+    return [("neither", {"SENTIMENT_SERVE_METRICS": "false"}),
+            ("metrics", {}),
+            ("metrics + prediction log", {"SENTIMENT_SERVE_PREDICTION_LOG": str(prediction_log),
+                                          "SENTIMENT_SERVE_PREDICTION_LOG_FLUSH_SECONDS": "1"})]
+
+
+def recording_cost(tracking: str, single: Path, batch: Path, probe: str, log_dir: Path) -> dict:
+    """Each recording config against "neither": the median over rounds of the per-round ratio
+    (req/s, p99), the two runs of a ratio taken one right after the other."""
+    from contextlib import ExitStack
+
+    import httpx
+    from sentiment_testkit.servers import served_model
+
+    configs = recording_configs(log_dir)
+    levels = [(1, c) for c in CONNECTIONS] + [(BATCH, c) for c in (1, 8)]
+    runs: dict[str, dict] = {name: {lv: [] for lv in levels} for name, _ in configs}
+    with ExitStack() as stack:
+        urls = {}
+        for name, env in configs:
+            log = OUT / ("serve-cost-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".log")
+            url, proc = stack.enter_context(served_model(f"models:/{MODEL}@production", tracking,
+                                                         log, 2, **env))
+            wait_quiet(proc.pid)
+            assert httpx.post(f"{url}/invocations", content=probe, timeout=30,
+                              headers={"Content-Type": "application/json"}).status_code == 200
+            wrk(f"{url}/invocations", single, 8, WARMUP)
+            urls[name] = url
+        for n in range(COST_ROUNDS):
+            for reviews, c in levels:
+                body = single if reviews == 1 else batch
+                names = [name for name, _ in configs]
+                for name in names[n % len(names):] + names[:n % len(names)]:  # rotate who is first
+                    runs[name][(reviews, c)].append(wrk(f"{urls[name]}/invocations", body, c,
+                                                        DURATION))
+            print(f"  cost of recording: round {n + 1}/{COST_ROUNDS} done, load {load_avg()}",
+                  flush=True)
+    rows = []
+    for name, _ in configs[1:]:
+        for reviews, c in levels:
+            pairs = list(zip(runs[name][(reviews, c)], runs["neither"][(reviews, c)], strict=True))
+            rps = sorted(x["rps"] / o["rps"] for x, o in pairs)
+            p99 = sorted(x["p99_ms"] / o["p99_ms"] for x, o in pairs)
+            med = lambda v: v[len(v) // 2]  # noqa: E731
+            rows.append({"config": name, "reviews": reviews, "connections": c,
+                         "rps_neither": med(sorted(o["rps"] for _, o in pairs)),
+                         "rps_with": med(sorted(x["rps"] for x, _ in pairs)),
+                         "rps_ratio": med(rps), "rps_ratios": rps,
+                         "p99_neither": med(sorted(o["p99_ms"] for _, o in pairs)),
+                         "p99_with": med(sorted(x["p99_ms"] for x, _ in pairs)),
+                         "p99_ratio": med(p99), "p99_ratios": p99,
+                         "errors": sum(x["errors"] for x, _ in pairs)})
+    return {"rounds": COST_ROUNDS, "duration_s": DURATION, "rows": rows,
+            "prediction_log": prediction_log_summary(log_dir)}
 
 
 def distinct_reviews(frame, n: int) -> list[dict]:
@@ -168,6 +227,36 @@ def latency_loop(fn, items: list, seconds: float) -> dict:
             "p99_ms": lat[int(len(lat) * 0.99)] * 1e3}
 
 
+def prediction_log_in_process(pyfunc, reviews: list[dict], batches: list[list[dict]],
+                              seconds: float) -> dict:
+    """The prediction log's CPU cost where HTTP and other processes cannot blur it: the same
+    pyfunc in this process with and without a log attached (its writer thread competing for the
+    interpreter as in a worker), in alternating blocks; the median of the per-block ratios."""
+    from flipkart_sentiment.serving.prediction_log import LocalDirectory, PredictionLog
+
+    model = pyfunc.unwrap_python_model()
+    out = {}
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        log = PredictionLog(LocalDirectory(Path(tmp)), model_name=MODEL, version="1",
+                            flush_seconds=1)
+        for name, items, size in (("1 review", [[r] for r in reviews], 1),
+                                  (f"batch {BATCH}", batches, BATCH)):
+            ratios = []
+            for _ in range(COST_ROUNDS):
+                model.prediction_log = None
+                off = latency_loop(pyfunc.predict, items, seconds / 2)
+                model.prediction_log = log
+                on = latency_loop(pyfunc.predict, items, seconds / 2)
+                ratios.append(on["per_s"] / off["per_s"])
+            model.prediction_log = None
+            ratios.sort()
+            out[f"pyfunc predict, {name}, with the prediction log"] = on | {
+                "reviews_per_s": on["per_s"] * size, "batch": size,
+                "log_throughput_ratio": ratios[len(ratios) // 2], "log_ratios": ratios}
+        log.close()
+    return out
+
+
 def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     """(b) the limit: the same model called in this process, no HTTP."""
     import mlflow
@@ -226,6 +315,8 @@ def in_process(tracking: str, reviews: list[dict], test_frame) -> dict:
     for v in res.values():
         v.setdefault("reviews_per_s", v["per_s"])
         v.setdefault("batch", 1)
+
+    res |= prediction_log_in_process(pyfunc, reviews, batches, seconds)
 
     # Where one review's time goes: cProfile of the in-process scoring-server path.
     prof = cProfile.Profile()
@@ -296,14 +387,54 @@ def main() -> dict:
                     label, kind, f"models:/{model}@production", workers,
                     sk_single if bare else single, sk_batch if bare else batch, tracking,
                     sk_probe if bare else probe, env))
+            print("  cost of metrics and the prediction log (3 servers, interleaved)...",
+                  flush=True)
+            cost = recording_cost(tracking, single, batch, probe, tmp / "prediction-log")
             print("  in-process predict (the limit)...", flush=True)
             limit = in_process(tracking, reviews, splits.test)
     result = {"machine": info, "production_candidate": params.name, "duration_s": DURATION,
               "repeats": REPEATS,
-              "servers": servers, "in_process": limit, "load_after": load_avg()}
+              "servers": servers, "recording_cost": cost, "in_process": limit,
+              "load_after": load_avg()}
     save("serving", result)
     print(render(result))
     return result
+
+
+def prediction_log_summary(log_dir: Path) -> dict:
+    files = list(log_dir.rglob("*.jsonl"))
+    return {"files": len(files), "records": sum(f.read_bytes().count(b"\n") for f in files),
+            "bytes": sum(f.stat().st_size for f in files)}
+
+
+def _cost_table(cost: dict, in_process: dict | None = None) -> list[str]:
+    rows = [[r["config"], r["reviews"], r["connections"], f"{r['rps_neither']:.0f}",
+             f"{r['rps_with']:.0f}", f"{r['rps_ratio']:.3f}",
+             " / ".join(f"{v:.2f}" for v in r["rps_ratios"]), f"{r['p99_neither']:.1f}",
+             f"{r['p99_with']:.1f}", f"{r['p99_ratio']:.3f}",
+             " / ".join(f"{v:.2f}" for v in r["p99_ratios"]), r["errors"]] for r in cost["rows"]]
+    out = ["### Cost of metrics and the prediction log", "",
+           "The production configuration (2 workers) with neither metrics nor prediction log "
+           "(SENTIMENT_SERVE_METRICS=false), with metrics (the default: GET /metrics, counters, "
+           "histograms), and with metrics and the prediction log (SENTIMENT_SERVE_PREDICTION_LOG, "
+           "a local directory, 1 s flush). The three servers run side by side and take turns: "
+           f"{cost['rounds']} rounds of {cost['duration_s']} s per level, each ratio from two "
+           "runs back to back; the table shows the median ratio and all of them. Target: "
+           "throughput ratio >= 0.90 and p99 ratio <= 1.10.", "",
+           table(["recording", "reviews per request", "conns", "req/s neither", "req/s with",
+                  "throughput ratio", "ratios", "p99 ms neither", "p99 ms with", "p99 ratio",
+                  "ratios", "errors"], rows), ""]
+    pl = cost.get("prediction_log")
+    for name, v in (in_process or {}).items():
+        if "log_throughput_ratio" in v:
+            out += [f"In process ({name.removeprefix('pyfunc predict, ')}): calls/s with the log "
+                    f"/ without, alternating blocks in one process: median "
+                    f"{v['log_throughput_ratio']:.3f} (" + " / ".join(
+                        f"{x:.2f}" for x in v["log_ratios"]) + ").", ""]
+    if pl:
+        out += [f"The prediction log wrote {pl['records']:,} records in {pl['files']:,} files "
+                f"({pl['bytes'] / 1e6:.1f} MB) during those runs.", ""]
+    return out
 
 
 def production_candidate() -> str:
@@ -360,19 +491,8 @@ def render(r: dict) -> str:
                    "p50 ms", "p99 ms",
                    "server RSS MB", "errors"], rows), ""]
     prod = next(s for s in r["servers"] if s["kind"] == "production")
-    unmetered = next((s for s in r["servers"] if s["kind"] == "unmetered"), None)
-    if unmetered:
-        off = {x["connections"]: x for x in unmetered["single"]}
-        rows = [[x["connections"], f"{off[x['connections']]['rps']:.0f}", f"{x['rps']:.0f}",
-                 f"{x['rps'] / off[x['connections']]['rps']:.3f}",
-                 f"{off[x['connections']]['p99_ms']:.1f}", f"{x['p99_ms']:.1f}",
-                 f"{x['p99_ms'] / off[x['connections']]['p99_ms']:.3f}"] for x in prod["single"]]
-        out += ["### Cost of the metrics endpoint (GET /metrics, counters, histograms)", "",
-                "The production configuration against itself with SENTIMENT_SERVE_METRICS=false, "
-                "same run, one review per request. Target: throughput ratio >= 0.90 and p99 "
-                "ratio <= 1.10.", "",
-                table(["conns", "req/s without", "req/s with", "throughput ratio",
-                       "p99 ms without", "p99 ms with", "p99 ratio"], rows), ""]
+    if r.get("recording_cost"):
+        out += _cost_table(r["recording_cost"], r.get("in_process"))
     served = {x["connections"]: x for x in prod["single"]}[8]["rps"]
     served_batch = max(x["reviews_per_s"] for x in prod["batch"])
     rows = [[k, v["batch"], v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",

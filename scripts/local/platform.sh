@@ -205,8 +205,11 @@ serve() {
   [[ -n $uri ]] || die "no production version of $MODEL_NAME yet: run 'make local-train' first"
   stop model-server
   say "serving $uri at http://$HOST:$MODEL_PORT"
+  # Every prediction, for the monitoring flow (docs/serving.md, "Prediction log").
   start model-server env MLFLOW_TRACKING_USERNAME=model-server \
-    MLFLOW_TRACKING_PASSWORD="$MLFLOW_READER_PASSWORD" mlflow models serve -m "$uri" \
+    MLFLOW_TRACKING_PASSWORD="$MLFLOW_READER_PASSWORD" \
+    SENTIMENT_SERVE_PREDICTION_LOG="${SENTIMENT_SERVE_PREDICTION_LOG:-$RUN_DIR/prediction-log}" \
+    mlflow models serve -m "$uri" \
     --env-manager local --host "$HOST" --port "$MODEL_PORT" --workers "$SERVE_WORKERS"
   wait_for "http://$HOST:$MODEL_PORT/ping" "model server" 180 "$RUN_DIR/logs/model-server.log" model-server
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -108,3 +109,36 @@ class ServingSettings(BaseSettings):
     freeze_heap: bool = True
     # Off: no GET /metrics and no counting (serving/metrics.py); `make bench` measures the cost.
     metrics: bool = True
+    # Where each prediction is recorded (serving/prediction_log.py): a local path, file:///path
+    # or s3://bucket/prefix; empty: off. Records carry a hash of the review, its text only with
+    # prediction_log_raw_text (personal data: opt-in).
+    prediction_log: str = ""
+    prediction_log_raw_text: bool = False
+    # A worker writes a file every `batch` records or `flush_seconds`, whichever comes first,
+    # and drops (and counts) what exceeds `queue` records waiting to be written.
+    prediction_log_batch: int = Field(default=1000, ge=1, le=1_000_000)
+    prediction_log_flush_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    prediction_log_queue: int = Field(default=20_000, ge=1, le=10_000_000)
+
+    @field_validator("prediction_log")
+    @classmethod
+    def _check_prediction_log(cls, value: str) -> str:
+        if value.strip():
+            prediction_log_location(value)
+        return value.strip()
+
+
+def prediction_log_location(uri: str) -> tuple[str, str]:
+    """("local", absolute path) or ("s3", "bucket/prefix") of a prediction log URI; the
+    ValueError says what is accepted."""
+    parsed = urlparse(uri.strip())
+    name = "SENTIMENT_SERVE_PREDICTION_LOG"
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ValueError(f"{name}={uri!r}: an s3:// URI needs a bucket (s3://bucket/prefix)")
+        return "s3", f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost") and parsed.path:
+        return "local", str(Path(parsed.path).resolve())
+    if parsed.scheme == "" and parsed.path:
+        return "local", str(Path(parsed.path).expanduser().resolve())
+    raise ValueError(f"{name}={uri!r}: use a local path, file:///path or s3://bucket/prefix")

@@ -13,8 +13,9 @@ serve` of it is correct with no extra configuration: ``<tmp>/sentiment-metrics-<
 /tmp) from adding the previous server's counts to its own.
 
 Names and labels (docs/serving.md, "Metrics"): requests by path and status, latency by path,
-reviews per request, predictions by label and model version, model load time, and
-``sentiment_model_info{model_name, model_version}`` = 1.
+reviews per request, predictions by label and model version, model load time,
+``sentiment_model_info{model_name, model_version}`` = 1, and the prediction log's records written
+and dropped (serving/prediction_log.py).
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ class ServerMetrics:
                                   multiprocess_mode="mostrecent")
         self.info = Gauge("sentiment_model_info", "The model this server answers with (value 1)",
                           ["model_name", "model_version"], multiprocess_mode="max")
+
+        self.log_written = Counter("sentiment_prediction_log_written", "Prediction-log "
+                                   "records written to the store")
+        self.log_dropped = Counter("sentiment_prediction_log_dropped", "Prediction-log records "
+                                   "lost: full (the queue was full) or error (the write failed)",
+                                   ["reason"])
+
+    def prediction_log_written(self, n: int) -> None:
+        self.log_written.inc(n)
+
+    def prediction_log_dropped(self, reason: str, n: int) -> None:
+        self.log_dropped.labels(reason).inc(n)
 
     def model_loaded(self, name: str, version: str, seconds: float) -> None:
         self.info.labels(name, version).set(1)

@@ -19,7 +19,7 @@ MODEL_CODE = Path(__file__).with_name("model_code.py")
 # The serving layer and everything below it (lint's layer contract keeps it so).
 SHIPPED = ("__init__.py", "config.py", "core", "serving")
 _RUNTIME = ("mlflow", "scikit-learn", "nltk", "pandas", "numpy", "joblib", "pydantic-settings",
-            "pyyaml", "prometheus-client")
+            "pyyaml", "prometheus-client", "pyarrow")
 
 
 @contextmanager

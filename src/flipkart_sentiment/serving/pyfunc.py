@@ -87,13 +87,20 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         model_dir = Path(context.artifacts["pipeline"]).parents[1]
         self.registered = registered_as(model_dir)
         self.metrics = None
+        self.prediction_log = None
         settings = ServingSettings()
         if serving:
             if settings.metrics:
                 from . import metrics
 
                 self.metrics = metrics.for_this_server()
-            server_fixes.install(self.registered, self.metrics)
+            if settings.prediction_log:
+                from . import prediction_log
+
+                self.prediction_log = prediction_log.for_this_server(
+                    settings, self.registered.name, self.registered.version, self.metrics)
+            server_fixes.install(self.registered, self.metrics, on_shutdown=[
+                self.prediction_log.close] if self.prediction_log is not None else [])
             server_fixes.log_to_stderr(logging.getLogger(__package__.rpartition(".")[0]))
         # One HTTP request is bounded; in-process callers score any number, in batches.
         self.max_reviews = MAX_REVIEWS if serving else None
@@ -156,4 +163,6 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         predictions = format_predictions(proba, self.classes)
         if self.metrics is not None:
             self.metrics.scored(self.registered.version, (p["label"] for p in predictions))
+        if self.prediction_log is not None:
+            self.prediction_log.add(reviews.titles, reviews.texts, predictions)
         return predictions

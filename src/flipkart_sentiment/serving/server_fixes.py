@@ -18,6 +18,9 @@ them in the serving process fixes each in one place without forking MLflow:
   moves what is alive after loading out of the collector's reach (gc.freeze), so collections
   only walk what requests allocate.
 - what it does: GET /metrics (serving/metrics.py), from a second middleware of the same kind.
+- what it leaves: the prediction log's queue is written out at the ASGI lifespan shutdown. atexit
+  is too late, as it never runs: uvicorn, once shut down gracefully, re-raises the SIGTERM it
+  caught with the default handler, which ends the worker at once.
 - which version answered: every response carries `X-Model-Name` and `X-Model-Version`. The
   scoring server builds its FastAPI app right after loading the model, importing `FastAPI`
   inside `init`; `install` swaps in a subclass for that one app, which adds a small ASGI
@@ -42,10 +45,11 @@ def in_scoring_server() -> bool:
     return bool(os.environ.get(scoring_server._SERVER_MODEL_PATH))
 
 
-def install(registered=None, metrics=None) -> None:
+def install(registered=None, metrics=None, on_shutdown=()) -> None:
     """Install the replacements; a second call does nothing. ``registered`` (serving.pyfunc's
     ``Registered``) gives the headers that name the answering version; ``metrics``
-    (serving.metrics' ``ServerMetrics``) adds GET /metrics and counts every response."""
+    (serving.metrics' ``ServerMetrics``) adds GET /metrics and counts every response;
+    ``on_shutdown``: blocking callables run when the server shuts down."""
     if not getattr(scoring_server.invocations, "patched", False):
         scoring_server.invocations = _guarded(scoring_server.invocations)
     if not getattr(scoring_server.predictions_to_json, "patched", False):
@@ -58,6 +62,8 @@ def install(registered=None, metrics=None) -> None:
 
         # Added last, so outermost: its latency includes the headers middleware.
         middleware.append((MetricsMiddleware, {"metrics": metrics}))
+    if on_shutdown:
+        middleware.append((OnShutdown, {"callbacks": tuple(on_shutdown)}))
     if middleware:
         _extend_next_app(middleware)
 
@@ -80,6 +86,32 @@ class ResponseHeaders:
             await send(message)
 
         return await self.app(scope, receive, send_with_headers)
+
+
+class OnShutdown:
+    """ASGI middleware: runs ``callbacks`` (in a thread: they may block) when the lifespan
+    protocol announces the shutdown, before the app's own handlers."""
+
+    def __init__(self, app, callbacks: tuple):
+        self.app, self.callbacks = app, callbacks
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+
+        async def receive_and_run():
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                import asyncio
+
+                for callback in self.callbacks:
+                    try:
+                        await asyncio.to_thread(callback)
+                    except Exception:  # the shutdown goes on
+                        logging.getLogger(__name__).exception("shutdown step failed")
+            return message
+
+        return await self.app(scope, receive_and_run, send)
 
 
 def _extend_next_app(middleware: list[tuple[type, dict]]) -> None:
