@@ -1,0 +1,217 @@
+"""The monitoring job: compare recent reviews and predictions with what the production version
+was trained on, log the comparison as an MLflow run, and say which thresholds are crossed.
+
+Recent means: prediction-log records of the last ``monitor_window_hours`` that the production
+version made, and labeled reviews in files newer than that version (reviews it can have been
+trained on are no evidence about it). The reference is the profile training logged next to the
+model (``search.REFERENCE_ARTIFACT``). The flow (flows/monitor_flow.py) publishes the report
+and emits the events; nothing here talks to Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from ..adapters import registry
+from ..adapters.data import load_labeled
+from ..adapters.plots import confidence_figure, label_mix_figure
+from ..adapters.prediction_log import read_predictions
+from ..adapters.tracking import log_figure
+from ..config import Settings
+from ..core import drift
+from ..core import metrics as m
+from .search import REFERENCE_ARTIFACT
+
+log = logging.getLogger(__name__)
+
+# Prefect event names (docs/monitoring.md); the retraining automation expects both.
+EVENTS = {drift.DRIFT: "flipkart-sentiment.monitor.drift-detected",
+          drift.QUALITY: "flipkart-sentiment.monitor.quality-degraded"}
+
+
+class MonitoringError(RuntimeError):
+    """Monitoring cannot compare anything: no production version, or no reference for it."""
+
+
+def model_resource_id(model_name: str) -> str:
+    """The Prefect resource the events are about, and the automation matches on."""
+    return f"mlflow.registered-model.{model_name}"
+
+
+@dataclass
+class MonitoringReport:
+    model_name: str
+    version: str
+    since: dt.datetime
+    checks: list[drift.Check]
+    metrics: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    run_id: str = ""
+    run_url: str = ""
+
+    @property
+    def crossed(self) -> list[drift.Check]:
+        return [c for c in self.checks if c.crossed]
+
+    def events(self) -> list[tuple[str, dict[str, str], dict]]:
+        """(event name, resource, payload) per kind of check crossed."""
+        resource = {"prefect.resource.id": model_resource_id(self.model_name),
+                    "prefect.resource.name": self.model_name, "mlflow.model.version": self.version}
+        out = []
+        for kind, name in EVENTS.items():
+            crossed = [c for c in self.crossed if c.kind == kind]
+            if crossed:
+                payload = {"model_version": self.version, "mlflow_run_id": self.run_id,
+                           "since": self.since.isoformat(),
+                           "checks": {c.name: {"value": c.value, "threshold": c.threshold,
+                                               "samples": c.samples} for c in crossed}}
+                out.append((name, resource, payload))
+        return out
+
+    def markdown(self) -> str:
+        lines = [f"# Monitoring: {self.model_name} version {self.version}", "",
+                 f"Recent = since {self.since.isoformat(timespec='minutes')}. "
+                 f"MLflow run: {self.run_url or self.run_id}", "",
+                 "| check | kind | value | threshold | samples | status |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        for c in self.checks:
+            value = "—" if c.value is None else f"{c.value:.4f}"
+            status = "not judged" if c.value is None else ("**crossed**" if c.crossed else "ok")
+            lines.append(f"| {c.name} | {c.kind} | {value} | {c.threshold:g} | {c.samples} | {status} |")
+        live = {k: v for k, v in self.metrics.items() if k.startswith("live_")}
+        if live:
+            lines += ["", "Live scores on labeled reviews: "
+                      + ", ".join(f"{k.removeprefix('live_')} {v:.4f}" for k, v in sorted(live.items()))]
+        lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _reference(version) -> drift.ReferenceProfile:
+    uri = f"runs:/{version.run_id}/{REFERENCE_ARTIFACT}"
+    try:
+        return drift.ReferenceProfile.from_dict(mlflow.artifacts.load_dict(uri))
+    except (MlflowException, OSError, ValueError) as exc:
+        raise MonitoringError(
+            f"version {version.version} has no monitoring reference ({uri}): it was trained "
+            f"before training logged one; retrain to monitor it ({type(exc).__name__})") from exc
+
+
+def run_monitoring(settings: Settings, now: dt.datetime | None = None) -> MonitoringReport:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri)
+    name = settings.model_name
+    version = registry.current(client, name, registry.PRODUCTION)
+    if version is None:
+        raise MonitoringError(f"{name} has no production version to monitor")
+    reference = _reference(version)
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(hours=settings.monitor_window_hours)
+    trained_at = dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC)
+    notes: list[str] = []
+
+    # What the production version said recently: its log records, and its answers on the
+    # labeled reviews (scored here, in its own interpreter, as the gate scores it).
+    predicted: list[str] = []
+    confidences: list[float] = []
+    texts: list[str] = []
+    metrics: dict[str, float] = {}
+    labeled = load_labeled(settings.labeled_data, settings.label_map, since=trained_at) \
+        if settings.labeled_data else None
+    if labeled is not None:
+        frame = labeled.frame
+        answers = registry.predict(f"models:/{name}/{version.version}",
+                                   frame[["title", "text"]].to_dict("records"))
+        labels = [a["label"] for a in answers]
+        predicted += labels
+        confidences += [max(a["probabilities"].values()) for a in answers]
+        texts += frame["text"].tolist()
+        scores = m.classification_scores(frame["label"], labels, sorted(reference.label_counts))
+        metrics |= {f"live_{k}": scores[k] for k in ("accuracy", "f1_weighted", "f1_macro")}
+        metrics["label_psi"] = drift.psi(reference.label_counts, Counter(frame["label"]))
+    n_labeled = 0 if labeled is None else len(labeled.frame)
+    if settings.labeled_data and labeled is None:
+        notes.append(f"no labeled reviews newer than version {version.version} "
+                     f"({trained_at:%Y-%m-%d %H:%M} UTC)")
+
+    if settings.prediction_log_uri:
+        logged = read_predictions(settings.prediction_log_uri, since, now)
+        mine = logged.frame[logged.frame["model_version"] == str(version.version)]
+        metrics |= {"log_files": float(logged.files), "log_malformed_lines": float(logged.malformed),
+                    "log_other_versions": float(len(logged.frame) - len(mine))}
+        predicted += mine["label"].tolist()
+        confidences += mine["confidence"].tolist()
+        texts += mine["text"].dropna().tolist()
+        if logged.malformed:
+            notes.append(f"{logged.malformed} malformed prediction-log line(s) skipped")
+    else:
+        notes.append("no prediction log configured (SENTIMENT_PREDICTION_LOG_URI)")
+
+    tokens = drift.token_counts(texts)
+    live_oov = drift.oov_rate(tokens, reference.vocabulary)
+    if texts:
+        metrics |= {"oov_rate": live_oov,
+                    "vocabulary_js": drift.jensen_shannon(reference.token_counts, tokens)}
+    test_f1 = version.tags.get("test_f1_weighted")
+    n_texts, n_predicted, k = len(texts), len(predicted), settings.monitor_min_reviews
+    checks = [
+        drift.check("label_shift", drift.DRIFT,
+                    drift.total_variation(reference.label_counts, Counter(labeled.frame["label"]))
+                    if n_labeled else None, settings.max_label_shift, n_labeled, k),
+        drift.check("predicted_label_shift", drift.DRIFT,
+                    drift.total_variation(reference.predicted_counts, Counter(predicted))
+                    if n_predicted else None, settings.max_label_shift, n_predicted, k),
+        drift.check("confidence_shift", drift.DRIFT,
+                    drift.ks_statistic(reference.confidences, confidences) if n_predicted else None,
+                    settings.max_confidence_shift, n_predicted, k),
+        drift.check("vocabulary_shift", drift.DRIFT,
+                    drift.vocabulary_shift(reference.token_counts, tokens) if tokens else None,
+                    settings.max_vocabulary_shift, n_texts, k),
+        drift.check("oov_increase", drift.DRIFT, live_oov - reference.oov_rate if tokens else None,
+                    settings.max_oov_increase, n_texts, k),
+        drift.check("f1_drop", drift.QUALITY,
+                    float(test_f1) - metrics["live_f1_weighted"] if n_labeled and test_f1 else None,
+                    settings.max_f1_drop, n_labeled, k),
+    ]
+    metrics |= {c.name: c.value for c in checks if c.value is not None}
+    metrics |= {"labeled_reviews": float(n_labeled), "predictions": float(n_predicted),
+                "texts": float(n_texts), "reference_oov_rate": reference.oov_rate,
+                "checks_crossed": float(sum(c.crossed for c in checks))}
+    report = MonitoringReport(name, str(version.version), since, checks, metrics, notes)
+    _log_run(settings, report, reference, labeled, predicted, confidences)
+    for c in checks:
+        log.info(c.describe())
+    return report
+
+
+def _log_run(settings: Settings, report: MonitoringReport, reference: drift.ReferenceProfile,
+             labeled, predicted: list[str], confidences: list[float]) -> None:
+    mlflow.set_experiment(settings.monitor_experiment)
+    with mlflow.start_run(run_name=f"monitor-v{report.version}") as run:
+        mlflow.log_params({"model_name": report.model_name, "model_version": report.version,
+                           "since": report.since.isoformat(timespec="seconds"),
+                           "labeled_data": ",".join(settings.labeled_data) or "none",
+                           "prediction_log_uri": settings.prediction_log_uri or "none"})
+        mlflow.log_metrics(report.metrics)
+        mlflow.set_tags({"role": "monitoring", "model_version": report.version,
+                         "crossed": ",".join(c.name for c in report.crossed) or "none"})
+        labels = sorted(set(reference.label_counts) | set(reference.predicted_counts))
+        if predicted:
+            mixes = {"training (true)": reference.label_counts}
+            if labeled is not None:
+                mixes["recent labeled (true)"] = dict(Counter(labeled.frame["label"]))
+            mixes |= {"held-out (predicted)": reference.predicted_counts,
+                      "recent (predicted)": dict(Counter(predicted))}
+            log_figure(label_mix_figure(mixes, labels), "label_mix.png")
+            ks = drift.ks_statistic(reference.confidences, confidences)
+            log_figure(confidence_figure(reference.confidences, confidences, ks), "confidence.png")
+        report.run_id = run.info.run_id
+        report.run_url = (f"{settings.tracking_uri}/#/experiments/{run.info.experiment_id}"
+                          f"/runs/{run.info.run_id}")
+        mlflow.log_text(report.markdown(), "report.md")
