@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.labels import DEFAULT_LABEL_MAP
+from ..core.split import ARRIVED
 
 # Spellings seen in Flipkart scrapes; matching ignores case, spaces, underscores and hyphens.
 TEXT_COLUMNS = ("Review text", "Review_Text", "review_text", "Review", "review", "text",
@@ -35,7 +36,7 @@ class DataValidationError(ValueError):
 
 @dataclass
 class ReviewData:
-    frame: pd.DataFrame  # columns: title, text, rating, label
+    frame: pd.DataFrame  # columns: title, text, rating, label (and core.split.ARRIVED)
     sha256: str
     source: str
     stats: dict[str, int] = field(default_factory=dict)
@@ -238,11 +239,13 @@ def load_labeled(sources: list[str], label_map: dict[int, str] | None = None,
 
 
 def combine(main: ReviewData, extra: ReviewData | None) -> ReviewData:
-    """The training file with the labeled reviews appended; the data version covers both."""
+    """The training file with the labeled reviews appended, marked as arrived (the split keeps
+    the file's rows where they were: core.split.add_arrivals); the data version covers both."""
     if extra is None:
         return main
     return ReviewData(
-        frame=pd.concat([main.frame, extra.frame], ignore_index=True),
+        frame=pd.concat([main.frame.assign(**{ARRIVED: False}), extra.frame.assign(**{ARRIVED: True})],
+                        ignore_index=True),
         sha256=hashlib.sha256(f"{main.sha256} {extra.sha256}".encode()).hexdigest(),
         source=f"{main.source} + {extra.source}",
         stats=main.stats | {"rows_used": main.stats["rows_used"] + extra.stats["rows_used"],
