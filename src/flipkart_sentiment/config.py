@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     monitor_window_hours: float = Field(default=24.0, gt=0)
     monitor_experiment: str = "flipkart-sentiment-monitoring"
     monitor_schedule_cron: str = "0 * * * *"
+    # After a run of a version emitted events, later runs of the same version within this many
+    # hours do not (0: every run does): one retraining per version per day, not per hour.
+    monitor_cooldown_hours: float = Field(default=24.0, ge=0)
     # Fewer reviews than this leave a check unjudged: a few dozen reviews move every statistic.
     monitor_min_reviews: int = Field(default=50, ge=1)
     # Thresholds (docs/monitoring.md has the values measured on normal and shifted sets).

@@ -167,3 +167,15 @@ def test_the_event_makes_the_automation_start_training(shifted_run, deployed, pr
                 and dt.datetime.fromisoformat(r["created"]) >= started]
         time.sleep(2)
     assert runs, "no train-sentiment/daily flow run was created by the automation"
+
+
+def test_a_second_alarm_for_the_same_version_is_held_back(shifted_run, mlflow_server,
+                                                          prefect_server, sets):
+    """Drift a challenger does not fix must not start a training run every hour."""
+    _, first = shifted_run
+    again = monitor(mlflow_server, prefect_server, sets["shifted"])
+    assert again["crossed"] == first["crossed"] and again["events"] == []
+    run = MlflowClient(mlflow_server["url"]).get_run(again["run_id"])
+    assert run.data.tags["events_emitted"] == "false"
+    held = MlflowClient(mlflow_server["url"]).download_artifacts(again["run_id"], "report.md")
+    assert f"run {first['run_id']} raised them" in open(held).read()

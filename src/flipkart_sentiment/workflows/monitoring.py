@@ -55,13 +55,18 @@ class MonitoringReport:
     notes: list[str] = field(default_factory=list)
     run_id: str = ""
     run_url: str = ""
+    # The earlier monitoring run of this version that already raised the alarm, if within the
+    # cool-down: its events started a training run, which is either running or was rejected.
+    held_back_by: str | None = None
 
     @property
     def crossed(self) -> list[drift.Check]:
         return [c for c in self.checks if c.crossed]
 
     def events(self) -> list[tuple[str, dict[str, str], dict]]:
-        """(event name, resource, payload) per kind of check crossed."""
+        """(event name, resource, payload) per kind of check crossed; none while held back."""
+        if self.held_back_by:
+            return []
         resource = {"prefect.resource.id": model_resource_id(self.model_name),
                     "prefect.resource.name": self.model_name, "mlflow.model.version": self.version}
         out = []
@@ -184,10 +189,31 @@ def run_monitoring(settings: Settings, now: dt.datetime | None = None) -> Monito
                 "texts": float(n_texts), "reference_oov_rate": reference.oov_rate,
                 "checks_crossed": float(sum(c.crossed for c in checks))}
     report = MonitoringReport(name, str(version.version), since, checks, metrics, notes)
+    if report.crossed:
+        report.held_back_by = _earlier_alarm(client, settings, report.version, now)
+        if report.held_back_by:
+            notes.append(f"events held back: run {report.held_back_by} raised them for this version "
+                         f"less than {settings.monitor_cooldown_hours:g} h ago")
     _log_run(settings, report, reference, labeled, predicted, confidences)
     for c in checks:
         log.info(c.describe())
     return report
+
+
+def _earlier_alarm(client: MlflowClient, settings: Settings, version: str,
+                   now: dt.datetime) -> str | None:
+    """A monitoring run of `version` inside the cool-down that emitted events. Without the
+    cool-down, drift that a retrained challenger does not fix (the gate keeps production) would
+    start a training run every hour."""
+    experiment = client.get_experiment_by_name(settings.monitor_experiment)
+    if experiment is None or settings.monitor_cooldown_hours <= 0:
+        return None
+    after = int((now - dt.timedelta(hours=settings.monitor_cooldown_hours)).timestamp() * 1000)
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.model_version = '{version}' and tags.events_emitted = 'true' "
+        f"and attributes.start_time > {after}", max_results=1)
+    return runs[0].info.run_id if runs else None
 
 
 def _log_run(settings: Settings, report: MonitoringReport, reference: drift.ReferenceProfile,
@@ -200,7 +226,8 @@ def _log_run(settings: Settings, report: MonitoringReport, reference: drift.Refe
                            "prediction_log_uri": settings.prediction_log_uri or "none"})
         mlflow.log_metrics(report.metrics)
         mlflow.set_tags({"role": "monitoring", "model_version": report.version,
-                         "crossed": ",".join(c.name for c in report.crossed) or "none"})
+                         "crossed": ",".join(c.name for c in report.crossed) or "none",
+                         "events_emitted": str(bool(report.events())).lower()})
         labels = sorted(set(reference.label_counts) | set(reference.predicted_counts))
         if predicted:
             mixes = {"training (true)": reference.label_counts}
