@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..adapters import registry
-from ..adapters.data import load_labeled
+from ..adapters.data import ReviewData, load_labeled
 from ..adapters.plots import confidence_figure, label_mix_figure
 from ..adapters.prediction_log import read_predictions
 from ..adapters.tracking import log_figure
@@ -108,93 +108,115 @@ def _reference(version) -> drift.ReferenceProfile:
             f"before training logged one; retrain to monitor it ({type(exc).__name__})") from exc
 
 
-def run_monitoring(settings: Settings, now: dt.datetime | None = None) -> MonitoringReport:
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    client = MlflowClient(settings.tracking_uri)
-    name = settings.model_name
-    version = registry.current(client, name, registry.PRODUCTION)
-    if version is None:
-        raise MonitoringError(f"{name} has no production version to monitor")
-    reference = _reference(version)
-    now = now or dt.datetime.now(dt.UTC)
-    since = now - dt.timedelta(hours=settings.monitor_window_hours)
-    trained_at = dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC)
-    notes: list[str] = []
+@dataclass
+class Evidence:
+    """What the production version met recently: the labeled reviews (with its answers on them)
+    and its prediction-log records, pooled into one set of labels, confidences and texts."""
 
-    # What the production version said recently: its log records, and its answers on the
-    # labeled reviews (scored here, in its own interpreter, as the gate scores it).
-    predicted: list[str] = []
-    confidences: list[float] = []
-    texts: list[str] = []
-    metrics: dict[str, float] = {}
-    labeled = load_labeled(settings.labeled_data, settings.label_map, since=trained_at) \
-        if settings.labeled_data else None
+    labeled: ReviewData | None
+    predicted: list[str] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_labeled(self) -> int:
+        return 0 if self.labeled is None else len(self.labeled.frame)
+
+
+def gather(settings: Settings, version, reference: drift.ReferenceProfile, since: dt.datetime,
+           now: dt.datetime) -> Evidence:
+    name, number = settings.model_name, str(version.version)
+    trained_at = dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC)
+    labeled = (load_labeled(settings.labeled_data, settings.label_map, since=trained_at)
+               if settings.labeled_data else None)
+    found = Evidence(labeled)
     if labeled is not None:
-        frame = labeled.frame
-        answers = registry.predict(f"models:/{name}/{version.version}",
-                                   frame[["title", "text"]].to_dict("records"))
+        # Scored in the version's own interpreter, as the gate scores it.
+        answers = registry.predict(f"models:/{name}/{number}",
+                                   labeled.frame[["title", "text"]].to_dict("records"))
         labels = [a["label"] for a in answers]
-        predicted += labels
-        confidences += [max(a["probabilities"].values()) for a in answers]
-        texts += frame["text"].tolist()
-        scores = m.classification_scores(frame["label"], labels, sorted(reference.label_counts))
-        metrics |= {f"live_{k}": scores[k] for k in ("accuracy", "f1_weighted", "f1_macro")}
-        metrics["label_psi"] = drift.psi(reference.label_counts, Counter(frame["label"]))
-    n_labeled = 0 if labeled is None else len(labeled.frame)
-    if settings.labeled_data and labeled is None:
-        notes.append(f"no labeled reviews newer than version {version.version} "
-                     f"({trained_at:%Y-%m-%d %H:%M} UTC)")
+        found.predicted += labels
+        found.confidences += [max(a["probabilities"].values()) for a in answers]
+        found.texts += labeled.frame["text"].tolist()
+        scores = m.classification_scores(labeled.frame["label"], labels, sorted(reference.label_counts))
+        found.metrics |= {f"live_{k}": scores[k] for k in ("accuracy", "f1_weighted", "f1_macro")}
+        found.metrics["label_psi"] = drift.psi(reference.label_counts, Counter(labeled.frame["label"]))
+    elif settings.labeled_data:
+        found.notes.append(f"no labeled reviews newer than version {number} "
+                           f"({trained_at:%Y-%m-%d %H:%M} UTC)")
 
     if settings.prediction_log_uri:
         logged = read_predictions(settings.prediction_log_uri, since, now)
-        mine = logged.frame[logged.frame["model_version"] == str(version.version)]
-        metrics |= {"log_files": float(logged.files), "log_malformed_lines": float(logged.malformed),
-                    "log_other_versions": float(len(logged.frame) - len(mine))}
-        predicted += mine["label"].tolist()
-        confidences += mine["confidence"].tolist()
-        texts += mine["text"].dropna().tolist()
+        mine = logged.frame[logged.frame["model_version"] == number]
+        found.metrics |= {"log_files": float(logged.files),
+                          "log_malformed_lines": float(logged.malformed),
+                          "log_other_versions": float(len(logged.frame) - len(mine))}
+        found.predicted += mine["label"].tolist()
+        found.confidences += mine["confidence"].tolist()
+        found.texts += mine["text"].dropna().tolist()
         if logged.malformed:
-            notes.append(f"{logged.malformed} malformed prediction-log line(s) skipped")
+            found.notes.append(f"{logged.malformed} malformed prediction-log line(s) skipped")
     else:
-        notes.append("no prediction log configured (SENTIMENT_PREDICTION_LOG_URI)")
+        found.notes.append("no prediction log configured (SENTIMENT_PREDICTION_LOG_URI)")
+    return found
 
-    tokens = drift.token_counts(texts)
-    live_oov = drift.oov_rate(tokens, reference.vocabulary)
-    if texts:
-        metrics |= {"oov_rate": live_oov,
-                    "vocabulary_js": drift.jensen_shannon(reference.token_counts, tokens)}
-    test_f1 = version.tags.get("test_f1_weighted")
-    n_texts, n_predicted, k = len(texts), len(predicted), settings.monitor_min_reviews
-    checks = [
+
+def judge(settings: Settings, reference: drift.ReferenceProfile, found: Evidence,
+          test_f1: float | None) -> list[drift.Check]:
+    tokens = drift.token_counts(found.texts)
+    if tokens:
+        found.metrics |= {"oov_rate": drift.oov_rate(tokens, reference.vocabulary),
+                          "vocabulary_js": drift.jensen_shannon(reference.token_counts, tokens)}
+    n_labeled, n_predicted, n_texts = found.n_labeled, len(found.predicted), len(found.texts)
+    k = settings.monitor_min_reviews
+    return [
         drift.check("label_shift", drift.DRIFT,
-                    drift.total_variation(reference.label_counts, Counter(labeled.frame["label"]))
+                    drift.total_variation(reference.label_counts, Counter(found.labeled.frame["label"]))
                     if n_labeled else None, settings.max_label_shift, n_labeled, k),
         drift.check("predicted_label_shift", drift.DRIFT,
-                    drift.total_variation(reference.predicted_counts, Counter(predicted))
+                    drift.total_variation(reference.predicted_counts, Counter(found.predicted))
                     if n_predicted else None, settings.max_label_shift, n_predicted, k),
         drift.check("confidence_shift", drift.DRIFT,
-                    drift.ks_statistic(reference.confidences, confidences) if n_predicted else None,
-                    settings.max_confidence_shift, n_predicted, k),
+                    drift.ks_statistic(reference.confidences, found.confidences)
+                    if n_predicted else None, settings.max_confidence_shift, n_predicted, k),
         drift.check("vocabulary_shift", drift.DRIFT,
                     drift.vocabulary_shift(reference.token_counts, tokens) if tokens else None,
                     settings.max_vocabulary_shift, n_texts, k),
-        drift.check("oov_increase", drift.DRIFT, live_oov - reference.oov_rate if tokens else None,
+        drift.check("oov_increase", drift.DRIFT,
+                    found.metrics["oov_rate"] - reference.oov_rate if tokens else None,
                     settings.max_oov_increase, n_texts, k),
         drift.check("f1_drop", drift.QUALITY,
-                    float(test_f1) - metrics["live_f1_weighted"] if n_labeled and test_f1 else None,
+                    test_f1 - found.metrics["live_f1_weighted"] if n_labeled and test_f1 else None,
                     settings.max_f1_drop, n_labeled, k),
     ]
-    metrics |= {c.name: c.value for c in checks if c.value is not None}
-    metrics |= {"labeled_reviews": float(n_labeled), "predictions": float(n_predicted),
-                "texts": float(n_texts), "reference_oov_rate": reference.oov_rate,
-                "checks_crossed": float(sum(c.crossed for c in checks))}
-    report = MonitoringReport(name, str(version.version), since, checks, metrics, notes)
+
+
+def run_monitoring(settings: Settings, now: dt.datetime | None = None) -> MonitoringReport:
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri)
+    version = registry.current(client, settings.model_name, registry.PRODUCTION)
+    if version is None:
+        raise MonitoringError(f"{settings.model_name} has no production version to monitor")
+    reference = _reference(version)
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(hours=settings.monitor_window_hours)
+    found = gather(settings, version, reference, since, now)
+    test_f1 = version.tags.get("test_f1_weighted")
+    checks = judge(settings, reference, found, float(test_f1) if test_f1 else None)
+    metrics = found.metrics | {c.name: c.value for c in checks if c.value is not None} | {
+        "labeled_reviews": float(found.n_labeled), "predictions": float(len(found.predicted)),
+        "texts": float(len(found.texts)), "reference_oov_rate": reference.oov_rate,
+        "checks_crossed": float(sum(c.crossed for c in checks))}
+    report = MonitoringReport(settings.model_name, str(version.version), since, checks, metrics,
+                              found.notes)
     if report.crossed:
         report.held_back_by = _earlier_alarm(client, settings, report.version, now)
         if report.held_back_by:
-            notes.append(f"events held back: run {report.held_back_by} raised them for this version "
-                         f"less than {settings.monitor_cooldown_hours:g} h ago")
-    _log_run(settings, report, reference, labeled, predicted, confidences)
+            report.notes.append(f"events held back: run {report.held_back_by} raised them for this "
+                                f"version less than {settings.monitor_cooldown_hours:g} h ago")
+    _log_run(settings, report, reference, found)
     for c in checks:
         log.info(c.describe())
     return report
@@ -217,7 +239,7 @@ def _earlier_alarm(client: MlflowClient, settings: Settings, version: str,
 
 
 def _log_run(settings: Settings, report: MonitoringReport, reference: drift.ReferenceProfile,
-             labeled, predicted: list[str], confidences: list[float]) -> None:
+             found: Evidence) -> None:
     mlflow.set_experiment(settings.monitor_experiment)
     with mlflow.start_run(run_name=f"monitor-v{report.version}") as run:
         mlflow.log_params({"model_name": report.model_name, "model_version": report.version,
@@ -229,15 +251,16 @@ def _log_run(settings: Settings, report: MonitoringReport, reference: drift.Refe
                          "crossed": ",".join(c.name for c in report.crossed) or "none",
                          "events_emitted": str(bool(report.events())).lower()})
         labels = sorted(set(reference.label_counts) | set(reference.predicted_counts))
-        if predicted:
+        if found.predicted:
             mixes = {"training (true)": reference.label_counts}
-            if labeled is not None:
-                mixes["recent labeled (true)"] = dict(Counter(labeled.frame["label"]))
+            if found.labeled is not None:
+                mixes["recent labeled (true)"] = dict(Counter(found.labeled.frame["label"]))
             mixes |= {"held-out (predicted)": reference.predicted_counts,
-                      "recent (predicted)": dict(Counter(predicted))}
+                      "recent (predicted)": dict(Counter(found.predicted))}
             log_figure(label_mix_figure(mixes, labels), "label_mix.png")
-            ks = drift.ks_statistic(reference.confidences, confidences)
-            log_figure(confidence_figure(reference.confidences, confidences, ks), "confidence.png")
+            ks = drift.ks_statistic(reference.confidences, found.confidences)
+            log_figure(confidence_figure(reference.confidences, found.confidences, ks),
+                       "confidence.png")
         report.run_id = run.info.run_id
         report.run_url = (f"{settings.tracking_uri}/#/experiments/{run.info.experiment_id}"
                           f"/runs/{run.info.run_id}")
