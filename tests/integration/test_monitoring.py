@@ -179,3 +179,21 @@ def test_a_second_alarm_for_the_same_version_is_held_back(shifted_run, mlflow_se
     assert run.data.tags["events_emitted"] == "false"
     held = MlflowClient(mlflow_server["url"]).download_artifacts(again["run_id"], "report.md")
     assert f"run {first['run_id']} raised them" in open(held).read()
+
+
+def test_a_version_without_a_reference_fails_saying_why(mlflow_server, monkeypatch):
+    from sentiment_testkit.models import register_trained
+
+    from flipkart_sentiment.config import Settings
+    from flipkart_sentiment.workflows.monitoring import MonitoringError, run_monitoring
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server["url"])
+    settings = Settings(model_name="monitor-no-reference")
+    mlflow.set_tracking_uri(mlflow_server["url"])
+    with pytest.raises(MonitoringError, match="has no production version"):
+        run_monitoring(settings)
+    version = register_trained(settings.model_name, rows=300)  # logged without training's profile
+    MlflowClient(mlflow_server["url"]).set_registered_model_alias(settings.model_name, "production",
+                                                                 version)
+    with pytest.raises(MonitoringError, match=f"version {version} has no monitoring reference"):
+        run_monitoring(settings)
