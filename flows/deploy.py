@@ -2,7 +2,10 @@
 
 - `train-sentiment/daily`: the training flow, on a cron schedule;
 - `promote-sentiment/manual` (parameter `version`) and `rollback-sentiment/manual`: the
-  operator's promote and rollback, through the same delivery path as the CLI.
+  operator's promote and rollback, through the same delivery path as the CLI;
+- `monitor-sentiment/hourly`: the monitoring flow (SENTIMENT_MONITOR_SCHEDULE_CRON, `0 * * * *`);
+- the automation `retrain-sentiment-on-evidence`: a drift or quality event of the monitor runs
+  `train-sentiment/daily` at once (docs/monitoring.md).
 
     python flows/deploy.py local                       # process work pool `local-process`
     python flows/deploy.py kubernetes --image sentiment-trainer:0.1.0
@@ -14,51 +17,87 @@ SENTIMENT_SCHEDULE_CRON and SENTIMENT_SCHEDULE_TIMEZONE (default `0 2 * * *`, UT
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
 from delivery_flow import promote_sentiment, rollback_sentiment
+from monitor_flow import monitor_sentiment
+from prefect.automations import Automation, EventTrigger, RunDeployment
+from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 from train_flow import train_sentiment
 
 from flipkart_sentiment.config import Settings
+from flipkart_sentiment.workflows.monitoring import EVENTS, model_resource_id
 
 DEPLOYMENT = "daily"
 MANUAL = "manual"
+HOURLY = "hourly"
+AUTOMATION = "retrain-sentiment-on-evidence"
 FLOWS_DIR = Path(__file__).resolve().parent
-# (flow, entrypoint in flows/, deployment name, scheduled?)
-FLOWS = [
-    (train_sentiment, "train_flow.py:train_sentiment", DEPLOYMENT, True),
-    (promote_sentiment, "delivery_flow.py:promote_sentiment", MANUAL, False),
-    (rollback_sentiment, "delivery_flow.py:rollback_sentiment", MANUAL, False),
+Crontab = Callable[[Settings], str | None]
+# (flow, entrypoint in flows/, deployment name, its cron setting or None for on demand)
+FLOWS: list[tuple[object, str, str, Crontab]] = [
+    (train_sentiment, "train_flow.py:train_sentiment", DEPLOYMENT, lambda s: s.schedule_cron),
+    (promote_sentiment, "delivery_flow.py:promote_sentiment", MANUAL, lambda s: None),
+    (rollback_sentiment, "delivery_flow.py:rollback_sentiment", MANUAL, lambda s: None),
+    (monitor_sentiment, "monitor_flow.py:monitor_sentiment", HOURLY, lambda s: s.monitor_schedule_cron),
 ]
 
 
-def schedule(settings: Settings) -> Cron:
-    """SENTIMENT_SCHEDULE_CRON in SENTIMENT_SCHEDULE_TIMEZONE (default 0 2 * * *, UTC)."""
-    return Cron(settings.schedule_cron, timezone=settings.schedule_timezone)
+def schedule(settings: Settings, crontab: Crontab = lambda s: s.schedule_cron) -> Cron | None:
+    """The cron setting in SENTIMENT_SCHEDULE_TIMEZONE (training: 0 2 * * *, UTC)."""
+    cron = crontab(settings)
+    return Cron(cron, timezone=settings.schedule_timezone) if cron else None
 
 
-def deploy_local(pool: str, settings: Settings) -> list[str]:
+def retrain_on_evidence(settings: Settings, train_deployment_id: UUID) -> Automation:
+    """Create or update the automation: a monitor event about this model runs training now."""
+    wanted = Automation(
+        name=AUTOMATION,
+        description="monitor-sentiment saw drift or a quality drop: train on the data now "
+                    "(the champion/challenger gate still decides what is served)",
+        trigger=EventTrigger(expect=set(EVENTS.values()),
+                             match={"prefect.resource.id": model_resource_id(settings.model_name)},
+                             posture="Reactive", threshold=1),
+        actions=[RunDeployment(source="selected", deployment_id=train_deployment_id)],
+    )
+    try:
+        existing = Automation.read(name=AUTOMATION)
+    except (ObjectNotFound, ValueError):
+        existing = None
+    if existing is None:
+        return wanted.create()
+    wanted.id = existing.id
+    wanted.update()
+    return wanted
+
+
+def deploy_local(pool: str, settings: Settings) -> list[UUID]:
     # The process worker runs the flows from this checkout, so the source is this folder.
     ids = []
-    for flow, entrypoint, name, scheduled in FLOWS:
+    for flow, entrypoint, name, crontab in FLOWS:
         deployment = flow.from_source(source=str(FLOWS_DIR), entrypoint=entrypoint)
         ids.append(deployment.deploy(name=name, work_pool_name=pool,
-                                     schedule=schedule(settings) if scheduled else None,
+                                     schedule=schedule(settings, crontab),
                                      print_next_steps=False))
+    retrain_on_evidence(settings, ids[0])
     return ids
 
 
-def deploy_kubernetes(pool: str, image: str, job_variables: dict, settings: Settings) -> list[str]:
+def deploy_kubernetes(pool: str, image: str, job_variables: dict, settings: Settings) -> list[UUID]:
     # The code is baked into the trainer image at /app; no build, no push (there may be no
     # registry): the image must already be on the nodes (kind load / ctr import).
-    return [
+    ids = [
         flow.deploy(name=name, work_pool_name=pool, image=image, build=False, push=False,
-                    schedule=schedule(settings) if scheduled else None,
+                    schedule=schedule(settings, crontab),
                     job_variables={"image_pull_policy": "IfNotPresent", **job_variables},
                     print_next_steps=False)
-        for flow, _, name, scheduled in FLOWS
+        for flow, _, name, crontab in FLOWS
     ]
+    retrain_on_evidence(settings, ids[0])
+    return ids
 
 
 def main() -> None:
@@ -78,10 +117,12 @@ def main() -> None:
     else:
         env = dict(item.split("=", 1) for item in args.env)
         deploy_kubernetes(args.pool, args.image, {"env": env} if env else {}, settings)
-    for flow, _, name, scheduled in FLOWS:
-        when = (f"schedule {settings.schedule_cron} ({settings.schedule_timezone})" if scheduled
-                else "run on demand")
+    for flow, _, name, crontab in FLOWS:
+        cron = crontab(settings)
+        when = f"schedule {cron} ({settings.schedule_timezone})" if cron else "run on demand"
         print(f"deployment {flow.name}/{name} on pool {args.pool}, {when}")
+    print(f"automation {AUTOMATION}: {' or '.join(sorted(EVENTS.values()))} -> "
+          f"{train_sentiment.name}/{DEPLOYMENT}")
 
 
 if __name__ == "__main__":

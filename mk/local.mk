@@ -44,6 +44,10 @@ promote: venv ## Make VERSION production and restart the local model server on i
 rollback: venv ## Back to the version production replaced, local model server included
 	$(PLATFORM) cli rollback
 
+.PHONY: monitor
+monitor: venv ## Run the monitor flow now: drift and live F1 of production, MLflow run, events (docs/monitoring.md)
+	$(PLATFORM) monitor
+
 .PHONY: local-predict
 local-predict: ## curl the local model server with a few reviews
 	$(PLATFORM) predict

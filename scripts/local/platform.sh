@@ -8,6 +8,7 @@
 #                        that models:/<name>@production points to)
 #   platform.sh stop-model-server
 #   platform.sh predict  curl the model server with a few reviews
+#   platform.sh monitor  run the monitor flow now, in this process (docs/monitoring.md)
 #   platform.sh cli ...  run flipkart-sentiment with the platform's settings and credentials
 #   platform.sh demo     all of the above, then print where the UIs are
 #   platform.sh down     stop everything this script started
@@ -44,6 +45,11 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_UI_API_URL="$PREFECT_API_U
 export SENTIMENT_SEARCH="$SEARCH" PYTHONUNBUFFERED=1
 # Promotions (the flow, the CLI) restart the local model server on the new version.
 export SENTIMENT_ROLLOUT_TARGET=local SENTIMENT_LOCAL_MODEL_PORT="$MODEL_PORT" RUN_DIR VENV
+# Monitoring and retraining: CSVs of newly labeled reviews dropped into $RUN_DIR/labeled are
+# judged by the monitor and appended by training; the prediction log is read from
+# $RUN_DIR/prediction-log (date=YYYY-MM-DD/*.jsonl). Both may be absent.
+export SENTIMENT_LABELED_DATA="${SENTIMENT_LABELED_DATA:-$RUN_DIR/labeled}"
+export SENTIMENT_PREDICTION_LOG_URI="${SENTIMENT_PREDICTION_LOG_URI:-$RUN_DIR/prediction-log}"
 
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids" "$RUN_DIR/mlflow" "$PREFECT_HOME"
 
@@ -176,7 +182,7 @@ up() {
 }
 
 train() {
-  say "creating deployment train-sentiment/daily on pool $POOL"
+  say "creating deployments (train-sentiment/daily, monitor-sentiment/hourly, ...) and the retraining automation on pool $POOL"
   (cd "$ROOT/flows" && python deploy.py local --pool "$POOL")
   say "running it now: prefect deployment run train-sentiment/daily --watch (search: $SEARCH)"
   prefect deployment run train-sentiment/daily --param "search=$SEARCH" --watch \
@@ -237,12 +243,18 @@ predict() {
     -w '\nHTTP %{http_code}\n' "http://$HOST:$MODEL_PORT/invocations"
 }
 
+monitor() {
+  say "running the monitor flow now (labeled reviews: $SENTIMENT_LABELED_DATA; prediction log: $SENTIMENT_PREDICTION_LOG_URI)"
+  (cd "$ROOT/flows" && python monitor_flow.py) || die "the monitor flow run failed"
+}
+
 urls() {
   cat <<MSG
 
   MLflow UI      $MLFLOW_TRACKING_URI   (experiment and registered model: $MODEL_NAME)
                  log in as admin, password MLFLOW_ADMIN_PASSWORD in $CREDENTIALS
-  Prefect UI     http://$HOST:$PREFECT_PORT   (flow train-sentiment, deployment daily)
+  Prefect UI     http://$HOST:$PREFECT_PORT   (train-sentiment/daily, monitor-sentiment/hourly,
+                 automation retrain-sentiment-on-evidence)
                  it asks for the auth string: PREFECT_AUTH_STRING in $CREDENTIALS
   Model server   http://$HOST:$MODEL_PORT/invocations   (serving $MODEL_NAME@production)
   Logs           $RUN_DIR/logs/      Stop it all: make down
@@ -271,9 +283,10 @@ case "${1:-demo}" in
   stop-model-server) stop model-server ;;
   cli) shift; exec flipkart-sentiment "$@" ;;
   predict) predict ;;
+  monitor) up; monitor ;;
   demo) up; train; serve_if_stale; predict; urls ;;
   urls) urls ;;
   status) status ;;
   down) down ;;
-  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, demo, urls, status, down, cli)" ;;
+  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, monitor, demo, urls, status, down, cli)" ;;
 esac

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         default=str(DEFAULT_DATA_PATH),
         description="CSV path or s3://bucket/key of the reviews file.",
     )
+    # Reviews with ratings that arrived after the shipped data set: each a CSV file, a folder of
+    # CSV files or an s3://bucket/prefix of them (comma-separated). Training appends every row;
+    # monitoring judges the production model on the files newer than it (live F1, label mix).
+    labeled_data: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_name: str = "flipkart-sentiment"
     experiment: str = "flipkart-sentiment"
     search: ProfileName = Field(default="full", description="Search profile: full, quick or seed.")
@@ -66,6 +70,24 @@ class Settings(BaseSettings):
     local_model_port: int = 5001
     local_platform_script: Path = REPO_ROOT / "scripts" / "local" / "platform.sh"
 
+    # Monitoring (workflows/monitoring.py, flow monitor-sentiment): the model server's prediction
+    # log (a folder or s3:// prefix of date=YYYY-MM-DD/*.jsonl) and how far back it is read.
+    prediction_log_uri: str | None = None
+    monitor_window_hours: float = Field(default=24.0, gt=0)
+    monitor_experiment: str = "flipkart-sentiment-monitoring"
+    monitor_schedule_cron: str = "0 * * * *"
+    # After a run of a version emitted events, later runs of the same version within this many
+    # hours do not (0: every run does): one retraining per version per day, not per hour.
+    monitor_cooldown_hours: float = Field(default=24.0, ge=0)
+    # Fewer reviews than this leave a check unjudged: a few dozen reviews move every statistic.
+    monitor_min_reviews: int = Field(default=50, ge=1)
+    # Thresholds (docs/monitoring.md has the values measured on normal and shifted sets).
+    max_label_shift: float = Field(default=0.15, ge=0, le=1)       # total variation
+    max_confidence_shift: float = Field(default=0.2, ge=0, le=1)   # Kolmogorov-Smirnov statistic
+    max_vocabulary_shift: float = Field(default=0.15, ge=0, le=1)  # Jensen-Shannon above sampling, bits
+    max_oov_increase: float = Field(default=0.10, ge=0, le=1)      # OOV rate above the test split's
+    max_f1_drop: float = Field(default=0.10, ge=0, le=1)           # weighted F1 below the version's test F1
+
     tracking_uri: str = Field(
         default="http://127.0.0.1:5000",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SENTIMENT_TRACKING_URI"),
@@ -82,6 +104,13 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "SENTIMENT_LABEL_MAP must look like '1:Negative,2:Negative,3:Neutral,...'"
                 ) from exc
+        return value
+
+    @field_validator("labeled_data", mode="before")
+    @classmethod
+    def _parse_sources(cls, value):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
     @property

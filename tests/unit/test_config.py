@@ -29,3 +29,15 @@ def test_an_unknown_search_profile_names_the_choices(monkeypatch):
     monkeypatch.setenv("SENTIMENT_SEARCH", "fastest")
     with pytest.raises(ValueError, match="'full', 'quick' or 'seed'"):
         Settings()
+
+
+def test_monitoring_sources_and_thresholds_are_settings(monkeypatch):
+    assert Settings().labeled_data == [] and Settings().prediction_log_uri is None
+    monkeypatch.setenv("SENTIMENT_LABELED_DATA", "s3://reviews/labeled/, /data/extra.csv,")
+    monkeypatch.setenv("SENTIMENT_MAX_F1_DROP", "0.05")
+    tuned = Settings()
+    assert tuned.labeled_data == ["s3://reviews/labeled/", "/data/extra.csv"]
+    assert tuned.max_f1_drop == 0.05
+    monkeypatch.setenv("SENTIMENT_MAX_LABEL_SHIFT", "1.5")
+    with pytest.raises(ValueError, match="max_label_shift"):
+        Settings()

@@ -1,4 +1,5 @@
-"""Loading and validating review files: the training CSV, and files of reviews to score.
+"""Loading and validating review files: the training CSV, labeled reviews that arrive after it,
+and files of reviews to score.
 
 A file is either turned into a clean frame of (title, text, rating, label) with counts of what
 was dropped, or rejected with a ``DataValidationError`` whose message names the problem. Nothing
@@ -7,8 +8,10 @@ downstream (training, registry) runs on a rejected file.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.labels import DEFAULT_LABEL_MAP
+from ..core.split import ARRIVED
 
 # Spellings seen in Flipkart scrapes; matching ignores case, spaces, underscores and hyphens.
 TEXT_COLUMNS = ("Review text", "Review_Text", "review_text", "Review", "review", "text",
@@ -32,7 +36,7 @@ class DataValidationError(ValueError):
 
 @dataclass
 class ReviewData:
-    frame: pd.DataFrame  # columns: title, text, rating, label
+    frame: pd.DataFrame  # columns: title, text, rating, label (and core.split.ARRIVED)
     sha256: str
     source: str
     stats: dict[str, int] = field(default_factory=dict)
@@ -54,15 +58,18 @@ def _find_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
+def s3_client():
+    """boto3's S3 client on the platform's endpoint (MLFLOW_S3_ENDPOINT_URL, e.g. MinIO)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+
+
 def read_bytes(source: str) -> bytes:
     """Read a local path or an ``s3://bucket/key`` object (endpoint from MLFLOW_S3_ENDPOINT_URL)."""
     if source.startswith("s3://"):
-        import os
-
-        import boto3
-
         bucket, _, key = source[5:].partition("/")
-        client = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+        client = s3_client()
         try:
             return client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # boto raises many types; the caller needs one clear message
@@ -105,9 +112,11 @@ def label_for(rating: int, label_map: dict[int, str] | None = None) -> str:
 
 
 def validate(
-    frame: pd.DataFrame, source: str = "<frame>", label_map: dict[int, str] | None = None
+    frame: pd.DataFrame, source: str = "<frame>", label_map: dict[int, str] | None = None,
+    min_classes: int = 2,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Pick the text/title/rating columns, drop unusable rows, check ratings, attach labels."""
+    """Pick the text/title/rating columns, drop unusable rows, check ratings, attach labels.
+    A training file needs two classes; a batch of newly labeled reviews may all be one."""
     mapping = label_map or DEFAULT_LABEL_MAP
     columns = [str(c) for c in frame.columns]
     text_col = _find_column(columns, TEXT_COLUMNS)
@@ -161,7 +170,7 @@ def validate(
     out = out.drop(columns="rating_raw").reset_index(drop=True)
     stats["rows_used"] = len(out)
     stats["duplicate_texts"] = int(out["text"].str.lower().duplicated().sum())
-    if out["label"].nunique() < 2:
+    if out["label"].nunique() < min_classes:
         raise DataValidationError(
             f"{source}: all {len(out)} usable rows have label {out['label'].iloc[0]!r}; "
             "training needs at least two classes"
@@ -178,6 +187,71 @@ def from_bytes(raw: bytes, source: str, label_map: dict[int, str] | None = None)
 
 def load_reviews(source: str, label_map: dict[int, str] | None = None) -> ReviewData:
     return from_bytes(read_bytes(source), source, label_map)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    uri: str
+    modified: dt.datetime  # UTC
+
+
+def list_csv_files(source: str) -> list[SourceFile]:
+    """A CSV file is itself; a folder or an ``s3://bucket/prefix`` is the CSV files under it.
+    A folder or prefix with none (yet) is an empty list: labeled reviews arrive over time."""
+    if source.startswith("s3://"):
+        bucket, _, prefix = source[5:].partition("/")
+        try:
+            pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            objects = [o for page in pages for o in page.get("Contents", [])]
+        except Exception as exc:  # boto raises many types; the caller needs one clear message
+            raise DataValidationError(f"cannot list {source}: {exc}") from exc
+        return sorted((SourceFile(f"s3://{bucket}/{o['Key']}", o["LastModified"].astimezone(dt.UTC))
+                       for o in objects if o["Key"].endswith(".csv")), key=lambda f: f.uri)
+    path = Path(source)
+    if path.is_file():
+        paths = [path]
+    elif path.suffix == ".csv":
+        raise DataValidationError(f"labeled reviews file not found: {source}")
+    else:
+        paths = sorted(path.rglob("*.csv")) if path.is_dir() else []
+    return [SourceFile(str(p), dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC)) for p in paths]
+
+
+def load_labeled(sources: list[str], label_map: dict[int, str] | None = None,
+                 since: dt.datetime | None = None) -> ReviewData | None:
+    """Every labeled-review CSV under `sources` (modified after `since`, if given), validated
+    like the training file and concatenated; None when there is none."""
+    frames, digests, stats = [], [], {}
+    for source in sources:
+        for file in list_csv_files(source):
+            if since is not None and file.modified <= since:
+                continue
+            raw = read_bytes(file.uri)
+            frame, file_stats = validate(parse_csv(raw, file.uri), file.uri, label_map, min_classes=1)
+            frames.append(frame)
+            digests.append(f"{file.uri} {hashlib.sha256(raw).hexdigest()}")
+            stats = {k: stats.get(k, 0) + v for k, v in file_stats.items()} | {"files": len(frames)}
+    if not frames:
+        return None
+    return ReviewData(frame=pd.concat(frames, ignore_index=True),
+                      sha256=hashlib.sha256("\n".join(digests).encode()).hexdigest(),
+                      source=", ".join(sources), stats=stats)
+
+
+def combine(main: ReviewData, extra: ReviewData | None) -> ReviewData:
+    """The training file with the labeled reviews appended, marked as arrived (the split keeps
+    the file's rows where they were: core.split.add_arrivals); the data version covers both."""
+    if extra is None:
+        return main
+    return ReviewData(
+        frame=pd.concat([main.frame.assign(**{ARRIVED: False}), extra.frame.assign(**{ARRIVED: True})],
+                        ignore_index=True),
+        sha256=hashlib.sha256(f"{main.sha256} {extra.sha256}".encode()).hexdigest(),
+        source=f"{main.source} + {extra.source}",
+        stats=main.stats | {"rows_used": main.stats["rows_used"] + extra.stats["rows_used"],
+                            "labeled_rows_used": extra.stats["rows_used"],
+                            "labeled_files": extra.stats["files"]},
+    )
 
 
 def read_reviews_to_score(path: str | Path) -> list:

@@ -1,4 +1,5 @@
-"""Figures logged to MLflow: confusion matrix and the search's run comparison."""
+"""Figures logged to MLflow: confusion matrix, the search's run comparison, the CheckList pass
+rates, and monitoring's label mix and confidence comparisons."""
 
 from __future__ import annotations
 
@@ -68,6 +69,38 @@ def pass_rate_figure(capabilities: Sequence[str], rates: dict[str, Sequence[floa
     ax.set_xlabel("pass rate")
     ax.set_title("CheckList: pass rate per capability")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def label_mix_figure(mixes: dict[str, dict[str, int]], labels: Sequence[str]):
+    """Share of each label per named distribution (reference and live, true and predicted)."""
+    x = np.arange(len(labels))
+    width = 0.8 / max(len(mixes), 1)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for k, (name, counts) in enumerate(mixes.items()):
+        total = max(sum(counts.values()), 1)
+        shares = [counts.get(label, 0) / total for label in labels]
+        ax.bar(x + k * width, shares, width=width, label=f"{name} (n={sum(counts.values())})")
+    ax.set_xticks(x + width * (len(mixes) - 1) / 2, labels)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of reviews")
+    ax.set_title("Label mix: training reference vs recent reviews")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def confidence_figure(reference: Sequence[float], live: Sequence[float], statistic: float):
+    """Histograms of the model's top probability, held-out test split vs recent predictions."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    bins = np.linspace(0, 1, 21)
+    ax.hist(reference, bins=bins, density=True, alpha=0.5, label=f"held-out test (n={len(reference)})")
+    ax.hist(live, bins=bins, density=True, alpha=0.5, label=f"recent (n={len(live)})")
+    ax.set_xlabel("top class probability")
+    ax.set_ylabel("density")
+    ax.set_title(f"Confidence: Kolmogorov-Smirnov statistic {statistic:.3f}")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -72,18 +72,19 @@ def current(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
 # release keeps working after an upgrade, whatever this process has imported. Rows go in batches
 # of at most _BATCH, the most a served model of any release accepts in one call.
 _BATCH = 10_000
-_PREDICT_LABELS = """
+_PREDICT = """
 import json, sys
 import mlflow.pyfunc
 uri, rows_path, out_path, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 model = mlflow.pyfunc.load_model(uri)
 with open(rows_path, encoding="utf-8") as fh:
     rows = json.load(fh)
-labels = []
+predictions = []
 for start in range(0, len(rows), batch):
-    labels += [p["label"] for p in model.predict(rows[start:start + batch])]
+    predictions += [{"label": p["label"], "probabilities": p["probabilities"]}
+                    for p in model.predict(rows[start:start + batch])]
 with open(out_path, "w", encoding="utf-8") as fh:
-    json.dump(labels, fh)
+    json.dump(predictions, fh)
 """
 
 
@@ -93,13 +94,18 @@ class ScoringFailed(RuntimeError):
 
 def predict_labels(model_uri: str, rows: list[dict], timeout: float = 1800) -> list[str]:
     """Labels of a registered model for {"title", "text"} rows, any number of them."""
+    return [p["label"] for p in predict(model_uri, rows, timeout)]
+
+
+def predict(model_uri: str, rows: list[dict], timeout: float = 1800) -> list[dict]:
+    """{"label", "probabilities"} of a registered model for {"title", "text"} rows."""
     with tempfile.TemporaryDirectory() as tmp:
         rows_path, out_path = Path(tmp) / "rows.json", Path(tmp) / "labels.json"
         rows_path.write_text(json.dumps(rows), encoding="utf-8")
         env = os.environ | {"MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
         # -I: no current directory or user site on sys.path, only the model's code and the venv.
         proc = subprocess.run(
-            [sys.executable, "-I", "-c", _PREDICT_LABELS, model_uri, str(rows_path),
+            [sys.executable, "-I", "-c", _PREDICT, model_uri, str(rows_path),
              str(out_path), str(_BATCH)],
             env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp)
         if proc.returncode != 0:

@@ -187,3 +187,11 @@ def build_pipeline(params: ModelParams, seed: int = 42) -> Pipeline:
     if params.neutral_boost != 1.0:
         classifier = PriorShiftClassifier(classifier, boosts={NEUTRAL: params.neutral_boost})
     return Pipeline([("features", ColumnVectorizers(transformers)), ("classifier", classifier)])
+
+
+def word_features(pipeline: Pipeline) -> list[str]:
+    """The review text's word features of a fitted pipeline (the text_words block)."""
+    for name, vectorizer, _ in pipeline.named_steps["features"].transformers_:
+        if name == "text_words":
+            return list(vectorizer.vocabulary_)
+    raise ValueError("the pipeline has no text_words block")

@@ -19,13 +19,17 @@ from ..adapters.plots import run_comparison_figure
 from ..adapters.tracking import log_confusion, log_figure, log_pipeline_model
 from ..core import metrics as m
 from ..core.compiled import CompiledScorer, Uncompilable
-from ..core.estimators import ALGORITHM, ModelParams, build_pipeline
+from ..core.drift import build_reference, model_unigrams
+from ..core.estimators import ALGORITHM, ModelParams, build_pipeline, word_features
 from ..core.profiles import PROFILES, SEED
 from ..core.selection import cross_validate, pick_best
 from ..core.split import Splits
 from ..core.text import preprocessing_description
 
 log = logging.getLogger(__name__)
+
+# The final run's artifact that monitoring reads (workflows/monitoring.py).
+REFERENCE_ARTIFACT = "monitoring/reference.json"
 
 
 class NotServable(RuntimeError):
@@ -104,8 +108,13 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
 
     predicted = best.pipeline.predict(test)
     scores = m.classification_scores(test["label"], predicted, labels)
+    # What monitoring compares live reviews with (core.drift), next to the model it describes.
+    reference = build_reference(
+        splits.train["text"], splits.train["label"], test["text"], best.pipeline.predict_proba(test),
+        [str(c) for c in best.pipeline.classes_], model_unigrams(word_features(best.pipeline)))
     with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
         mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
+        mlflow.log_dict(reference.to_dict(), REFERENCE_ARTIFACT)
         log_confusion(m.confusion(test["label"], predicted, labels), labels,
                       f"{best.params.name} (test)", "confusion_matrix_test.png")
         mlflow.set_tag("role", "final")

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from tqdm.auto import tqdm
 
 from ..adapters import registry
-from ..adapters.data import ReviewData, from_bytes, read_bytes
+from ..adapters.data import ReviewData, combine, from_bytes, load_labeled, read_bytes
 from ..config import REPO_ROOT, Settings
 from ..core.estimators import ALGORITHM
 from ..core.split import Splits, split_for_training
@@ -52,6 +52,7 @@ class StepPolicy:
 # file would fail the same way).
 POLICIES: dict[str, StepPolicy] = {
     "load": StepPolicy(retries=2),
+    "load_labeled": StepPolicy(retries=2),
     "validate": StepPolicy(),
     "split": StepPolicy(),
     "preprocess": StepPolicy(),
@@ -216,6 +217,9 @@ def run_training(settings: Settings, data_path: str | None = None, profile: str 
     source = data_path or settings.data_path
     raw = step("load", read_bytes)(source)
     data: ReviewData = step("validate", from_bytes)(raw, source, settings.label_map)
+    if settings.labeled_data:
+        labeled = step("load_labeled", load_labeled)(settings.labeled_data, settings.label_map)
+        data = combine(data, labeled)
     splits = step("split", split_for_training)(data.frame, settings.test_size, settings.cv_folds,
                                                settings.seed)
     text_stats = step("preprocess", preprocess)(splits.train)
