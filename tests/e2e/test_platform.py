@@ -53,6 +53,7 @@ RESTRICTED_LABELS = ("pod-security.kubernetes.io/enforce=restricted",
                      "pod-security.kubernetes.io/enforce-version=latest")
 PROMOTE_DEPLOYMENT = "promote-sentiment/manual"
 ROLLBACK_DEPLOYMENT = "rollback-sentiment/manual"
+MONITOR_DEPLOYMENT = "monitor-sentiment/hourly"
 # The annotation the trainer patches: the chart's global.rollout.annotation.
 ROLLOUT_ANNOTATION = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
     "global"]["rollout"]["annotation"]
@@ -504,7 +505,8 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
         def deployment_exists() -> bool:
             with prefect_client(state) as client:
                 try:
-                    for name in (cfg.deployment, PROMOTE_DEPLOYMENT, ROLLBACK_DEPLOYMENT):
+                    for name in (cfg.deployment, PROMOTE_DEPLOYMENT, ROLLBACK_DEPLOYMENT,
+                                 MONITOR_DEPLOYMENT):
                         client.read_deployment_by_name(name)
                     return True
                 except Exception:  # noqa: BLE001 - ObjectNotFound
@@ -522,7 +524,9 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
                 ],
                 capture_output=True,
                 text=True,
-                env=env,
+                # The monitor on demand here: its hourly run would start a flow-run Job at the top
+                # of the hour, in the middle of steps that count the namespace's pods.
+                env={**env, "SENTIMENT_MONITOR_SCHEDULE_CRON": ""},
                 cwd=ROOT,
                 timeout=300,
             )

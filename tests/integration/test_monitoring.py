@@ -6,7 +6,6 @@ automation created by flows/deploy.py starts a `train-sentiment/daily` flow run.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import time
 
@@ -19,6 +18,7 @@ from sentiment_testkit.paths import ROOT, VENV_BIN
 from sentiment_testkit.servers import flow_env, flow_result, prefect_auth, run_flow
 
 from flipkart_sentiment.adapters import registry
+from flipkart_sentiment.serving.prediction_log import LocalDirectory, PredictionLog
 from flipkart_sentiment.workflows.monitoring import EVENTS
 
 pytestmark = pytest.mark.integration
@@ -51,20 +51,19 @@ OTHER_DOMAIN = [
 
 
 def scored_log(folder, model_uri: str, frame: pd.DataFrame, version: str) -> str:
-    """A prediction log (the model server's layout) of the production model's real answers."""
+    """A prediction log of the production model's real answers, written by the model server's
+    own writer (serving/prediction_log.py): half the records with raw text (one server logs
+    it), half with its hash only, and one torn line the reader must skip."""
     answers = registry.predict(model_uri, frame[["title", "text"]].to_dict("records"))
-    now = dt.datetime.now(dt.UTC)
-    part = folder / f"date={now.date().isoformat()}"
-    part.mkdir(parents=True)
-    with open(part / "server-0.jsonl", "w") as out:
-        for i, (text, answer) in enumerate(zip(frame["text"], answers, strict=True)):
-            record = {"ts": (now - dt.timedelta(minutes=i % 50)).isoformat(), "model_version": version,
-                      "label": answer["label"], "probabilities": answer["probabilities"],
-                      "text_len": len(text), "text_sha256": "0" * 64}
-            if i % 2 == 0:  # the operator logs raw text for some servers only
-                record["text"] = text
-            out.write(json.dumps(record) + "\n")
-        out.write('{"ts": "torn wri\n')
+    titles, texts = frame["title"].fillna("").tolist(), frame["text"].tolist()
+    half = len(texts) // 2
+    for raw, part in ((True, slice(0, half)), (False, slice(half, None))):
+        log = PredictionLog(LocalDirectory(folder), model_name="flipkart-sentiment",
+                            version=version, raw_text=raw)
+        log.add(titles[part], texts[part], answers[part])
+        log.close()
+    day = folder / f"date={dt.datetime.now(dt.UTC).date().isoformat()}"
+    (day / "torn.jsonl").write_text('{"timestamp": "torn wri\n')
     return str(folder)
 
 

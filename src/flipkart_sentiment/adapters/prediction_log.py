@@ -1,7 +1,8 @@
 """Reading the model server's prediction log: JSON Lines files under
 ``<uri>/date=YYYY-MM-DD/*.jsonl`` (a folder or an ``s3://bucket/prefix``), one record per review:
-``{"ts", "model_version", "label", "probabilities": {class: p}, "text_len", "text_sha256"}`` and
-``"text"`` when the operator logs raw text.
+``{"timestamp", "model_name", "model_version", "label", "probabilities": {class: p},
+"text_length", "text_sha256"}`` and ``"title"``/``"text"`` when the operator logs raw text: the
+records serving/prediction_log.py writes (docs/serving.md, "Prediction log").
 
 A missing or empty log is an empty frame (the server may not log, or nothing was scored); a line
 that is not such a record is skipped and counted, never fatal: one torn write must not blind the
@@ -66,7 +67,7 @@ def _record(line: str, since: dt.datetime) -> dict | None | bool:
     """The record as a row, False when it is older than `since`, None when malformed."""
     try:
         item = json.loads(line)
-        ts = dt.datetime.fromisoformat(item["ts"].replace("Z", "+00:00"))
+        ts = dt.datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00"))
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=dt.UTC)
         probabilities = {str(k): float(v) for k, v in item["probabilities"].items()}

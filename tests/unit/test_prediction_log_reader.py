@@ -12,8 +12,8 @@ NOW = dt.datetime(2026, 5, 3, 12, 0, tzinfo=dt.UTC)
 
 def record(ts: dt.datetime, label="Positive", version="3", **extra) -> str:
     probabilities = {"Negative": 0.1, "Neutral": 0.2, "Positive": 0.7}
-    return json.dumps({"ts": ts.isoformat().replace("+00:00", "Z"), "model_version": version,
-                       "label": label, "probabilities": probabilities, "text_len": 4,
+    return json.dumps({"timestamp": ts.isoformat().replace("+00:00", "Z"), "model_version": version,
+                       "label": label, "probabilities": probabilities, "text_length": 4,
                        "text_sha256": "0" * 64, **extra})
 
 
@@ -31,7 +31,7 @@ def test_reads_the_window_across_days_and_skips_malformed_lines(tmp_path):
     write(tmp_path, "2026-05-03", "b.jsonl", [
         record(NOW - dt.timedelta(hours=1), label="Negative", version="2"),
         "{not json",
-        json.dumps({"ts": NOW.isoformat(), "label": "Positive"}),  # no probabilities
+        json.dumps({"timestamp": NOW.isoformat(), "label": "Positive"}),  # no probabilities
         record(NOW, label="Angry"),  # a label with no probability
         "",
     ])
