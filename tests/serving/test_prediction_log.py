@@ -9,12 +9,20 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from flipkart_sentiment.serving.prediction_log import read_prediction_log
+from flipkart_sentiment.adapters.prediction_log import read_predictions
+
+
+def read_prediction_log(uri: str):
+    """Every record of the last day, as the monitoring flow reads them."""
+    log = read_predictions(uri, datetime.now(UTC) - timedelta(days=1))
+    assert log.malformed == 0
+    return log.frame
 
 pytestmark = pytest.mark.serving
 URI = "models:/flipkart-sentiment@production"
@@ -78,8 +86,7 @@ def test_every_prediction_of_both_workers_is_logged_once(mlflow_server, champion
     assert len(pids()) == 2, "both workers wrote"
     frame = read_prediction_log(str(log))
     assert len(frame) == 3 * sent > written
-    assert set(frame.columns) == {"timestamp", "model_name", "model_version", "label",
-                                  "probabilities", "text_length", "text_sha256"}
+    assert frame["title"].isna().all() and frame["text"].isna().all()
     assert (frame["model_name"] == "flipkart-sentiment").all()
     assert (frame["model_version"] == str(champion["version"])).all()
     hashes = {hashlib.sha256(t.encode()).hexdigest(): len(t) for t in TEXTS}
@@ -90,7 +97,7 @@ def test_every_prediction_of_both_workers_is_logged_once(mlflow_server, champion
         assert math.isclose(sum(probabilities.values()), 1.0, abs_tol=1e-5)
         assert max(probabilities, key=probabilities.get) == label
     assert frame["text_length"].dtype.kind == "i"
-    assert str(frame["timestamp"].dt.tz) == "UTC"
+    assert str(frame["ts"].dt.tz) == "UTC"
     for f in log.rglob("*.jsonl"):  # each file sits under the date of its records
         day = f.parent.name.removeprefix("date=")
         assert f.read_text().count(f'"timestamp": "{day}T') == len(f.read_text().splitlines())

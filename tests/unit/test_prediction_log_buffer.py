@@ -6,14 +6,16 @@ import hashlib
 import json
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from flipkart_sentiment.adapters.prediction_log import read_predictions
 from flipkart_sentiment.config import ServingSettings, prediction_log_location
 from flipkart_sentiment.serving import prediction_log as plog
+
+SINCE = datetime.now(UTC) - timedelta(days=1)
 
 CLASSES = ["Negative", "Neutral", "Positive"]
 
@@ -52,7 +54,7 @@ def test_records_carry_a_hash_not_the_text_and_land_under_their_date(tmp_path):
     assert [r["text_sha256"] for r in out] == [hashlib.sha256(t.encode()).hexdigest() for t in texts]
     assert [r["text_length"] for r in out] == [len(t) for t in texts]
     assert [r["label"] for r in out] == ["Positive", "Negative", "Positive"]
-    assert all(set(r) == set(plog.COLUMNS) for r in out)
+    assert all(set(r) == set(plog.FIELDS) for r in out)
     assert all(r["model_version"] == "7" and r["model_name"] == "m" for r in out)
     (day,) = {f.parent.name for f in files(tmp_path)}
     assert day == f"date={out[0]['timestamp'][:10]}"
@@ -147,7 +149,7 @@ def test_the_arrow_destination_writes_the_same_layout(tmp_path):
     log = plog.PredictionLog(plog.ArrowFileSystem(fs.LocalFileSystem(), str(tmp_path)), batch=2)
     log.add(["", ""], ["a", "b"], [prediction(), prediction()])
     log.close()
-    frame = plog.read_prediction_log(str(tmp_path))
+    frame = read_predictions(str(tmp_path), SINCE).frame
     assert len(frame) == 2 and frame["text_sha256"][0] == hashlib.sha256(b"a").hexdigest()
 
 
@@ -163,33 +165,6 @@ def test_an_unreachable_s3_store_drops_and_counts(monkeypatch):
     assert time.perf_counter() - started < 0.05
     log.close(timeout=60)
     assert counts.dropped == {"error": 1}
-
-
-def write_day(root, day: date, stamps: list[datetime]):
-    folder = root / f"date={day:%Y-%m-%d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"timestamp": s.isoformat(timespec="milliseconds"), "model_name": "m",
-             "model_version": "1", "label": "Positive", "probabilities": {"Positive": 1.0},
-             "text_length": 1, "text_sha256": "0"} for s in stamps]
-    (folder / f"x-{len(list(folder.iterdir()))}.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in rows))
-    (folder / ".y.jsonl.part").write_text("{half a rec")  # a write in progress: skipped
-
-
-def test_reader_returns_records_since_a_time_oldest_first(tmp_path):
-    t0 = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
-    write_day(tmp_path, t0.date(), [t0, t0 + timedelta(minutes=30)])
-    write_day(tmp_path, date(2026, 11, 29), [t0 + timedelta(hours=2), t0 + timedelta(hours=1)])
-    (tmp_path / "notes").mkdir()
-    frame = plog.read_prediction_log(str(tmp_path), since=t0 + timedelta(minutes=10))
-    assert list(frame["timestamp"]) == [t0 + timedelta(minutes=30), t0 + timedelta(hours=1),
-                                        t0 + timedelta(hours=2)]
-    assert str(frame["timestamp"].dtype) .startswith("datetime64") and frame["timestamp"].dt.tz
-    assert len(plog.read_prediction_log(f"file://{tmp_path}", since=date(2026, 11, 29))) == 2
-    assert len(plog.read_prediction_log(str(tmp_path), until=date(2026, 11, 29))) == 2
-    empty = plog.read_prediction_log(str(tmp_path / "none"))
-    assert empty.empty and list(empty.columns) == plog.COLUMNS
-    assert isinstance(empty, pd.DataFrame)
 
 
 @pytest.mark.parametrize("uri, expected", [

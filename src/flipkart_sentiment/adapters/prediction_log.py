@@ -20,7 +20,8 @@ import pandas as pd
 
 from .data import DataValidationError, s3_client
 
-COLUMNS = ["ts", "model_version", "label", "confidence", "probabilities", "text"]
+COLUMNS = ["ts", "model_name", "model_version", "label", "confidence", "probabilities",
+           "text_length", "text_sha256", "title", "text"]
 
 
 @dataclass
@@ -78,9 +79,12 @@ def _record(line: str, since: dt.datetime) -> dict | None | bool:
         return None
     if ts < since:
         return False
-    text = item.get("text")
-    return {"ts": ts, "model_version": str(item.get("model_version", "")), "label": label,
+    text, title = item.get("text"), item.get("title")
+    return {"ts": ts, "model_name": str(item.get("model_name", "")),
+            "model_version": str(item.get("model_version", "")), "label": label,
             "confidence": max(probabilities.values()), "probabilities": probabilities,
+            "text_length": item.get("text_length"), "text_sha256": item.get("text_sha256"),
+            "title": title if isinstance(title, str) else None,
             "text": text if isinstance(text, str) else None}
 
 

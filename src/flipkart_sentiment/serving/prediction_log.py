@@ -1,5 +1,5 @@
 """The prediction log: every review the model server scores, as JSON Lines in an object store or
-a local directory, for the monitoring flow to read back (``read_prediction_log``).
+a local directory, for the monitoring flow to read back (adapters/prediction_log.py).
 
 Layout (docs/serving.md, "Prediction log"): ``<uri>/date=YYYY-MM-DD/<HHMMSS>-<host>-<pid>-<uuid>.jsonl``,
 one file per flush of one worker, the date (UTC) of the records in it. One record per review::
@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -46,6 +46,10 @@ from ..config import prediction_log_location
 _log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
+# Every record's fields (plus "title" and "text" with raw text on): the contract with the reader
+# (adapters/prediction_log.py).
+FIELDS = ("timestamp", "model_name", "model_version", "label", "probabilities", "text_length",
+          "text_sha256")
 # S3-compatible endpoints (MinIO), in the order the AWS SDKs and MLflow look them up.
 ENDPOINT_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
 
@@ -265,58 +269,3 @@ def for_this_server(settings, model_name: str, version: str, metrics=None) -> Pr
         # (imported by destination()), so it runs before it.
         atexit.register(_log_of_this_worker.close)
     return _log_of_this_worker
-
-
-# -- reading it back -------------------------------------------------------------------------
-
-
-def read_prediction_log(uri: str, since: datetime | date | None = None,
-                        until: datetime | date | None = None):
-    """The records logged at ``since`` or later (and before ``until``), as a pandas DataFrame,
-    oldest first: ``timestamp`` is a UTC datetime, ``probabilities`` a dict per row. Naive
-    datetimes are taken as UTC; a date means its midnight. Only the date partitions in range
-    are listed."""
-    import pandas as pd
-    from pyarrow import fs
-
-    start, end = _utc(since), _utc(until)
-    kind, where = prediction_log_location(uri)
-    filesystem = fs.LocalFileSystem() if kind == "local" else s3_filesystem()
-    days = filesystem.get_file_info(fs.FileSelector(where, allow_not_found=True))
-    rows: list[dict] = []
-    for day in (d for d in days if d.type == fs.FileType.Directory):
-        stamp = day.base_name.removeprefix("date=")
-        if not day.base_name.startswith("date=") or not _day_in(stamp, start, end):
-            continue
-        for f in filesystem.get_file_info(fs.FileSelector(day.path)):
-            if f.type == fs.FileType.File and f.base_name.endswith(SUFFIX) \
-                    and not f.base_name.startswith("."):
-                with filesystem.open_input_stream(f.path) as stream:
-                    rows += (json.loads(line) for line in stream.read().splitlines() if line)
-    frame = pd.DataFrame.from_records(rows, columns=None if rows else COLUMNS)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-    if start is not None:
-        frame = frame[frame["timestamp"] >= start]
-    if end is not None:
-        frame = frame[frame["timestamp"] < end]
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
-
-
-COLUMNS = ["timestamp", "model_name", "model_version", "label", "probabilities", "text_length",
-           "text_sha256"]
-
-
-def _utc(when: datetime | date | None) -> datetime | None:
-    if when is None:
-        return None
-    if not isinstance(when, datetime):
-        return datetime(when.year, when.month, when.day, tzinfo=UTC)
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _day_in(stamp: str, start: datetime | None, end: datetime | None) -> bool:
-    try:
-        day = datetime.strptime(stamp, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return False
-    return (start is None or day + timedelta(days=1) > start) and (end is None or day < end)
