@@ -47,3 +47,13 @@ def test_reads_the_window_across_days_and_skips_malformed_lines(tmp_path):
 def test_a_missing_log_is_empty_not_an_error(tmp_path):
     log = read_predictions(str(tmp_path / "nothing-here"), NOW - dt.timedelta(hours=24), NOW)
     assert log.files == 0 and log.malformed == 0 and log.frame.empty
+
+
+def test_reads_every_uri_form_the_server_writes_to(tmp_path):
+    """A path, file:///path and a path with spaces around it: the server's settings accept all
+    three (config.prediction_log_location), so the monitor must read all three."""
+    write(tmp_path, "2026-05-03", "a.jsonl", [record(NOW)])
+    since = NOW - dt.timedelta(hours=1)
+    for uri in (str(tmp_path), f"file://{tmp_path}", f" {tmp_path} "):
+        log = read_predictions(uri, since, NOW)
+        assert log.files == 1 and len(log.frame) == 1, uri

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import prediction_log_location
 from .data import DataValidationError, s3_client
 
 COLUMNS = ["ts", "model_name", "model_version", "label", "confidence", "probabilities",
@@ -42,8 +43,10 @@ def _partitions(since: dt.datetime, until: dt.datetime) -> list[str]:
 def _read_files(uri: str, partitions: list[str]) -> list[tuple[str, str]]:
     """(name, text) of every .jsonl file in the given date partitions."""
     found: list[tuple[str, str]] = []
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri[5:].partition("/")
+    # The URI forms the server accepts (a path, file://, s3://), parsed by the same function.
+    kind, where = prediction_log_location(uri)
+    if kind == "s3":
+        bucket, _, prefix = where.partition("/")
         client = s3_client()
         try:
             for part in partitions:
@@ -57,7 +60,7 @@ def _read_files(uri: str, partitions: list[str]) -> list[tuple[str, str]]:
         except Exception as exc:  # boto raises many types; the caller needs one clear message
             raise DataValidationError(f"cannot read the prediction log at {uri}: {exc}") from exc
         return found
-    root = Path(uri)
+    root = Path(where)
     for part in partitions:
         for path in sorted((root / part).glob("*.jsonl")):
             found.append((str(path), path.read_text(encoding="utf-8", errors="replace")))
