@@ -83,7 +83,7 @@ def recording_configs(prediction_log: Path) -> list[tuple[str, dict]]:
     metrics and the prediction log (defaults, but a 1 s flush so that it writes during runs)."""
     return [("neither", {"SENTIMENT_SERVE_METRICS": "false"}),
             ("metrics", {}),
-            ("metrics + prediction log", {"SENTIMENT_SERVE_PREDICTION_LOG": str(prediction_log),
+            ("metrics + prediction log", {"SENTIMENT_PREDICTION_LOG": str(prediction_log),
                                           "SENTIMENT_SERVE_PREDICTION_LOG_FLUSH_SECONDS": "1"})]
 
 
@@ -416,7 +416,7 @@ def _cost_table(cost: dict, in_process: dict | None = None) -> list[str]:
     out = ["### Cost of metrics and the prediction log", "",
            "The production configuration (2 workers) with neither metrics nor prediction log "
            "(SENTIMENT_SERVE_METRICS=false), with metrics (the default: GET /metrics, counters, "
-           "histograms), and with metrics and the prediction log (SENTIMENT_SERVE_PREDICTION_LOG, "
+           "histograms), and with metrics and the prediction log (SENTIMENT_PREDICTION_LOG, "
            "a local directory, 1 s flush). The three servers run side by side and take turns: "
            f"{cost['rounds']} rounds of {cost['duration_s']} s per level, each ratio from two "
            "runs back to back; the table shows the median ratio and all of them. Target: "

@@ -49,7 +49,7 @@ export SENTIMENT_ROLLOUT_TARGET=local SENTIMENT_LOCAL_MODEL_PORT="$MODEL_PORT" R
 # judged by the monitor and appended by training; the prediction log is read from
 # $RUN_DIR/prediction-log (date=YYYY-MM-DD/*.jsonl). Both may be absent.
 export SENTIMENT_LABELED_DATA="${SENTIMENT_LABELED_DATA:-$RUN_DIR/labeled}"
-export SENTIMENT_PREDICTION_LOG_URI="${SENTIMENT_PREDICTION_LOG_URI:-$RUN_DIR/prediction-log}"
+export SENTIMENT_PREDICTION_LOG="${SENTIMENT_PREDICTION_LOG:-$RUN_DIR/prediction-log}"
 
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids" "$RUN_DIR/mlflow" "$PREFECT_HOME"
 
@@ -211,10 +211,10 @@ serve() {
   [[ -n $uri ]] || die "no production version of $MODEL_NAME yet: run 'make local-train' first"
   stop model-server
   say "serving $uri at http://$HOST:$MODEL_PORT"
-  # Every prediction, for the monitoring flow (docs/serving.md, "Prediction log").
+  # Every prediction goes to $SENTIMENT_PREDICTION_LOG (exported above), where the monitor
+  # flow reads it (docs/serving.md, "Prediction log").
   start model-server env MLFLOW_TRACKING_USERNAME=model-server \
     MLFLOW_TRACKING_PASSWORD="$MLFLOW_READER_PASSWORD" \
-    SENTIMENT_SERVE_PREDICTION_LOG="${SENTIMENT_SERVE_PREDICTION_LOG:-$RUN_DIR/prediction-log}" \
     mlflow models serve -m "$uri" \
     --env-manager local --host "$HOST" --port "$MODEL_PORT" --workers "$SERVE_WORKERS"
   wait_for "http://$HOST:$MODEL_PORT/ping" "model server" 180 "$RUN_DIR/logs/model-server.log" model-server
@@ -244,7 +244,7 @@ predict() {
 }
 
 monitor() {
-  say "running the monitor flow now (labeled reviews: $SENTIMENT_LABELED_DATA; prediction log: $SENTIMENT_PREDICTION_LOG_URI)"
+  say "running the monitor flow now (labeled reviews: $SENTIMENT_LABELED_DATA; prediction log: $SENTIMENT_PREDICTION_LOG)"
   (cd "$ROOT/flows" && python monitor_flow.py) || die "the monitor flow run failed"
 }
 

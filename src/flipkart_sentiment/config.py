@@ -8,6 +8,7 @@ server's own (it ships inside every model, with ``core``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
@@ -21,6 +22,16 @@ from .core.profiles import ProfileName
 # src/flipkart_sentiment/config.py -> repo root is three levels up.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "flipkart_reviews_badminton.csv"
+
+
+PREDICTION_LOG_VARIABLE = "SENTIMENT_PREDICTION_LOG"
+# S3-compatible endpoints (MinIO), in the order the AWS SDKs look them up, then MLflow's name.
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
+
+
+def s3_endpoint() -> str | None:
+    """The S3 endpoint every reader and writer of the platform uses (None: AWS's own)."""
+    return next((os.environ[v] for v in S3_ENDPOINT_VARIABLES if os.environ.get(v)), None)
 
 
 class Settings(BaseSettings):
@@ -71,8 +82,8 @@ class Settings(BaseSettings):
     local_platform_script: Path = REPO_ROOT / "scripts" / "local" / "platform.sh"
 
     # Monitoring (workflows/monitoring.py, flow monitor-sentiment): the model server's prediction
-    # log (a folder or s3:// prefix of date=YYYY-MM-DD/*.jsonl) and how far back it is read.
-    prediction_log_uri: str | None = None
+    # log (SENTIMENT_PREDICTION_LOG, the variable the server writes to) and how far back it is read.
+    prediction_log: str = ""
     monitor_window_hours: float = Field(default=24.0, gt=0)
     monitor_experiment: str = "flipkart-sentiment-monitoring"
     monitor_schedule_cron: str = "0 * * * *"
@@ -113,6 +124,11 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("prediction_log")
+    @classmethod
+    def _check_prediction_log(cls, value: str) -> str:
+        return _prediction_log(value)
+
     @property
     def rollout_kind(self) -> str:
         if self.rollout_target is not None:
@@ -140,8 +156,9 @@ class ServingSettings(BaseSettings):
     metrics: bool = True
     # Where each prediction is recorded (serving/prediction_log.py): a local path, file:///path
     # or s3://bucket/prefix; empty: off. Records carry a hash of the review, its text only with
-    # prediction_log_raw_text (personal data: opt-in).
-    prediction_log: str = ""
+    # prediction_log_raw_text (personal data: opt-in). SENTIMENT_PREDICTION_LOG, without the
+    # SERVE_ prefix: one name for the log, which the monitor (Settings.prediction_log) reads.
+    prediction_log: str = Field(default="", validation_alias=AliasChoices(PREDICTION_LOG_VARIABLE))
     prediction_log_raw_text: bool = False
     # A worker writes a file every `batch` records or `flush_seconds`, whichever comes first,
     # and drops (and counts) what exceeds `queue` records waiting to be written.
@@ -152,16 +169,20 @@ class ServingSettings(BaseSettings):
     @field_validator("prediction_log")
     @classmethod
     def _check_prediction_log(cls, value: str) -> str:
-        if value.strip():
-            prediction_log_location(value)
-        return value.strip()
+        return _prediction_log(value)
+
+
+def _prediction_log(value: str) -> str:
+    if value.strip():
+        prediction_log_location(value)
+    return value.strip()
 
 
 def prediction_log_location(uri: str) -> tuple[str, str]:
     """("local", absolute path) or ("s3", "bucket/prefix") of a prediction log URI; the
     ValueError says what is accepted."""
     parsed = urlparse(uri.strip())
-    name = "SENTIMENT_SERVE_PREDICTION_LOG"
+    name = PREDICTION_LOG_VARIABLE
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"{name}={uri!r}: an s3:// URI needs a bucket (s3://bucket/prefix)")

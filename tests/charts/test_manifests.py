@@ -167,7 +167,8 @@ def test_secrets_are_generated_in_the_cluster_and_renders_are_stable(helm, manif
     wanted = {s["name"]: set(s["keys"]) for s in generated_secrets(manifests)}
     assert wanted == {
         f"{R}-postgresql": {"postgres-password", "mlflow-password", "prefect-password"},
-        f"{R}-objectstore": {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key"},
+        f"{R}-objectstore": {"root-user", "root-password", "mlflow-access-key", "mlflow-secret-key",
+                             *MONITORING_KEYS},
         f"{R}-mlflow-auth": {"admin-password", "trainer-password", "model-server-password",
                              "flask-secret-key"},
         f"{R}-prefect-auth": {"auth-string"},
@@ -226,25 +227,79 @@ def test_existing_secrets_replace_the_generated_ones(helm):
     assert {s["name"] for s in generated_secrets(partial)} == GENERATED - {f"{R}-postgresql"}
 
 
-def test_only_mlflow_and_the_store_hold_s3_credentials(manifests):
+MONITORING_KEYS = {"prediction-writer-access-key", "prediction-writer-secret-key",
+                   "monitor-access-key", "monitor-secret-key"}
+
+
+def _store_keys(c: dict) -> set[str]:
+    return {e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", [])
+            if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == f"{R}-objectstore"}
+
+
+def test_each_client_of_the_store_holds_only_its_own_keys(manifests):
+    """Root keys for the store and its bucket Job; MLflow the artifact bucket's; the model server
+    the prediction log's write-only keys; flow runs the monitoring bucket's read-only keys."""
+    expected = {f"{R}-objectstore": {"root-user", "root-password"},
+                f"{R}-objectstore-create-bucket": {"root-user", "root-password"},
+                f"{R}-mlflow": {"mlflow-access-key", "mlflow-secret-key"},
+                f"{R}-model-server": {"prediction-writer-access-key", "prediction-writer-secret-key"}}
     for w in workloads(manifests):
         name = w["metadata"]["name"]
+        keys = set().union(*(_store_keys(c) for c in containers(w)))
+        assert keys == expected.get(name, set()), f"{name} reads {keys} of the store's Secret"
         for c in containers(w):
-            refs = {
-                e["valueFrom"]["secretKeyRef"]["name"]
-                for e in c.get("env", [])
-                if "secretKeyRef" in e.get("valueFrom", {})
-            }
-            if f"{R}-objectstore" in refs:
-                assert name in (f"{R}-mlflow", f"{R}-objectstore", f"{R}-objectstore-create-bucket")
-            if name.endswith("model-server"):  # its one credential: the read-only MLflow user
+            assert bool(keys) or not any(k.startswith("AWS_") for k in env_of(c)), name
+            if name.endswith("model-server"):  # and, from MLflow, the read-only user
                 assert {(e["name"], e["valueFrom"]["secretKeyRef"]["key"]) for e in c["env"]
-                        if "secretKeyRef" in e.get("valueFrom", {})} == {
+                        if "secretKeyRef" in e.get("valueFrom", {})} >= {
                     ("MLFLOW_TRACKING_PASSWORD", "model-server-password")}
             if name.endswith("prefect-worker"):  # its one credential: the Prefect auth string
+                refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", [])
+                        if "secretKeyRef" in e.get("valueFrom", {})}
                 assert refs == {f"{R}-prefect-auth"}, f"{name}/{c['name']} reads Secrets {refs}"
-            assert not any(k.startswith("AWS_") for k in env_of(c)) or name.endswith(
-                ("mlflow", "objectstore", "objectstore-create-bucket"))
+    flow_run = _flow_run_env(manifests)
+    assert {e["valueFrom"]["secretKeyRef"]["key"] for e in flow_run.values()
+            if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == f"{R}-objectstore"} == {
+        "monitor-access-key", "monitor-secret-key"}
+
+
+def test_the_monitoring_loop_reads_what_the_model_server_writes(manifests):
+    server = env_of(containers(find(manifests, "Deployment", f"{R}-model-server"))[0])
+    flow_run = _flow_run_env(manifests)
+    # one variable, one place: the server's log is the monitor's
+    assert server["SENTIMENT_PREDICTION_LOG"]["value"] == "s3://sentiment-monitoring/predictions"
+    assert flow_run["SENTIMENT_PREDICTION_LOG"] == server["SENTIMENT_PREDICTION_LOG"]
+    assert flow_run["SENTIMENT_LABELED_DATA"]["value"] == "s3://sentiment-monitoring/labeled/"
+    for env in (server, flow_run):
+        assert env["AWS_ENDPOINT_URL_S3"]["value"] == f"http://{R}-objectstore:9000"
+    # the policies behind those keys: the writer may only put objects under predictions/, the
+    # reader may only list and get
+    job = find(manifests, "Job", f"{R}-objectstore-create-bucket")
+    assert env_of(containers(job)[0])["BUCKETS"]["value"] == "mlflow sentiment-monitoring"
+    scripts = find(manifests, "ConfigMap", f"{R}-objectstore-scripts")["data"]
+    writer = json.loads(scripts["policy-predictions-write.json"])["Statement"]
+    reader = json.loads(scripts["policy-monitoring-read.json"])["Statement"]
+    assert {r for st in writer for r in st["Resource"]} == {
+        "arn:aws:s3:::sentiment-monitoring/predictions/*"}
+    assert not {a for st in writer for a in st["Action"]} - {
+        "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    assert {a for st in reader for a in st["Action"]} == {
+        "s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}
+    users = next(v for v in pod_spec(job)["volumes"] if v["name"] == "users")["projected"]["sources"]
+    paths = {i["path"] for src in users for i in next(iter(src.values()))["items"]}
+    assert {f"{u}/{f}" for u in ("mlflow-rw", "predictions-write", "monitoring-read")
+            for f in ("policy.json", "access-key", "secret-key")} == paths
+
+
+def test_the_monitoring_loop_can_be_turned_off(helm):
+    out = docs(render(helm, "--set", "global.monitoring.enabled=false"))
+    server = env_of(containers(find(out, "Deployment", f"{R}-model-server"))[0])
+    assert "SENTIMENT_PREDICTION_LOG" not in server and "AWS_ACCESS_KEY_ID" not in server
+    assert "SENTIMENT_PREDICTION_LOG" not in _flow_run_env(out)
+    objectstore = next(s for s in generated_secrets(out) if s["name"] == f"{R}-objectstore")
+    assert not set(objectstore["keys"]) & MONITORING_KEYS
+    job = find(out, "Job", f"{R}-objectstore-create-bucket")
+    assert env_of(containers(job)[0])["BUCKETS"]["value"] == "mlflow"
 
 
 # --- RBAC --------------------------------------------------------------------------------------
@@ -424,8 +479,9 @@ def test_base_job_template_points_flow_runs_at_the_platform(manifests):
     assert env["MLFLOW_TRACKING_USERNAME"]["value"] == "trainer"
     assert env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": f"{R}-mlflow-auth", "key": "trainer-password"}
+    # keys only by reference (the S3 endpoint and region are addresses, not secrets)
     assert not [k for k, e in env.items() if (SECRETISH.search(k) or k.startswith("AWS_"))
-                and "value" in e]
+                and "value" in e and k not in ("AWS_ENDPOINT_URL_S3", "AWS_REGION")]
 
 
 def test_flow_runs_wait_for_their_peers_before_prefect_starts(manifests, tmp_path):
@@ -715,11 +771,11 @@ def test_objectstore_with_pvc_and_bucket_job(manifests):
     job = find(manifests, "Job", f"{R}-objectstore-create-bucket")
     assert "post-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     c = pod_spec(job)["containers"][0]
-    assert env_of(c)["BUCKET"]["value"] == "mlflow"
+    assert env_of(c)["BUCKETS"]["value"].split()[0] == "mlflow"
     assert c["command"] + c["args"] == ["/bin/sh", "-ec", "exec /bin/sh /scripts/create-bucket.sh"]
     bucket = script(manifests, "objectstore-scripts", "create-bucket.sh")
-    assert 'mc mb --ignore-existing "store/$BUCKET"' in bucket
-    assert "CLIENT_ACCESS_KEY" in env_of(c)  # the script creates the bucket's user when set
+    assert 'mc mb --ignore-existing "store/$bucket"' in bucket
+    assert "for dir in /users/*/" in bucket  # a user per mounted policy folder
     # a hung pod is replaced well before the Job's own deadline, with retries left
     assert pod_spec(job)["activeDeadlineSeconds"] * 3 < job["spec"]["activeDeadlineSeconds"]
     assert job["spec"]["backoffLimit"] >= 3

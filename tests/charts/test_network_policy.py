@@ -19,7 +19,7 @@ PORTS = {"postgresql": 5432, "objectstore": 9000, "mlflow": 5000, "prefect-serve
 ALLOWED = {
     ("mlflow", "postgresql"), ("prefect-server", "postgresql"),
     ("mlflow", "objectstore"), ("objectstore-create-bucket", "objectstore"), ("trainer", "objectstore"),
-    ("trainer", "mlflow"), ("model-server", "mlflow"),
+    ("trainer", "mlflow"), ("model-server", "mlflow"), ("model-server", "objectstore"),
     ("prefect-worker", "prefect-server"), ("trainer", "prefect-server"),
     (OUTSIDE, "model-server"),
     ("prometheus", "prefect-server"), ("prometheus", "model-server"),

@@ -742,6 +742,33 @@ def test_4b_prometheus_scrapes_the_platform(kube: Kube, cfg: Config, state: dict
             pf.stop()
 
 
+def test_4c_the_monitor_reads_the_prediction_log(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("4c. the model server logged the curls to the object store; the monitor flow "
+                  "run reads them"):
+        from mlflow import MlflowClient
+
+        # Every curl so far was scored by the production version; each pod writes a file within
+        # predictionLog.flushSeconds (5 s here) of its first record.
+        time.sleep(10)
+        run = run_flow(kube, cfg, state, {}, "monitor", deployment=MONITOR_DEPLOYMENT)
+        client: MlflowClient = state["mlflow"]
+        exp = client.get_experiment_by_name("flipkart-sentiment-monitoring")
+        assert exp is not None, "the monitor logged no run"
+        (latest,) = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"],
+                                       max_results=1)
+        metrics, tags = latest.data.metrics, latest.data.tags
+        LOG.say(f"monitoring run {latest.info.run_id} (flow run {run['id']}): version "
+                f"{tags.get('model_version')}, {metrics.get('predictions'):g} predictions from "
+                f"{metrics.get('log_files'):g} file(s), {metrics.get('labeled_reviews'):g} labeled, "
+                f"crossed: {tags.get('crossed')}")
+        assert tags["model_version"] == state["prod_version"]
+        # the requests of steps 4 and 4b: through the write-only key, the NetworkPolicies and
+        # back through the read-only key
+        assert metrics["log_files"] >= 1 and metrics["predictions"] >= len(REVIEWS), metrics
+        assert metrics["log_malformed_lines"] == 0
+        assert latest.data.params["prediction_log"] == "s3://sentiment-monitoring/predictions"
+
+
 def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):
     with LOG.step("5. deleting the model-server pods brings them back with the same version"):
         dep = kube.json("get", "deployment", state["ms_deployment"])

@@ -87,7 +87,7 @@ def sets(champion, mlflow_server, data_path, tmp_path_factory):
         frame.to_csv(labeled / "batch-1.csv", index=False)
         as_reviews = frame.rename(columns={"Review Title": "title", "Review text": "text"})
         log = scored_log(root / name / "log", f"models:/{NAME}/{version}", as_reviews, version)
-        out[name] = {"SENTIMENT_LABELED_DATA": str(labeled), "SENTIMENT_PREDICTION_LOG_URI": log}
+        out[name] = {"SENTIMENT_LABELED_DATA": str(labeled), "SENTIMENT_PREDICTION_LOG": log}
     return out
 
 

@@ -75,7 +75,7 @@ def test_every_prediction_of_both_workers_is_logged_once(mlflow_server, champion
 
     log = tmp_path / "prediction-log"
     # Flushes only every 7 records: what is queued at shutdown must be written by the exit.
-    env = {"SENTIMENT_SERVE_PREDICTION_LOG": str(log), "SENTIMENT_SERVE_PREDICTION_LOG_BATCH": "7",
+    env = {"SENTIMENT_PREDICTION_LOG": str(log), "SENTIMENT_SERVE_PREDICTION_LOG_BATCH": "7",
            "SENTIMENT_SERVE_PREDICTION_LOG_FLUSH_SECONDS": "3600", "TMPDIR": str(tmp_path)}
     pids = lambda: {f.name.split("-")[-2] for f in log.rglob("*.jsonl")}  # noqa: E731
     with served_model(URI, mlflow_server["url"], tmp_path / "server.log", workers=2,
@@ -109,7 +109,7 @@ def test_raw_text_is_logged_when_turned_on(mlflow_server, champion, tmp_path):
     from sentiment_testkit.servers import served_model
 
     log = tmp_path / "prediction-log"
-    env = {"SENTIMENT_SERVE_PREDICTION_LOG": f"file://{log}",
+    env = {"SENTIMENT_PREDICTION_LOG": f"file://{log}",
            "SENTIMENT_SERVE_PREDICTION_LOG_RAW_TEXT": "true",
            "SENTIMENT_SERVE_PREDICTION_LOG_FLUSH_SECONDS": "0.2"}
     with served_model(URI, mlflow_server["url"], tmp_path / "server.log", **env) as (url, _):
@@ -126,8 +126,8 @@ def test_raw_text_is_logged_when_turned_on(mlflow_server, champion, tmp_path):
 def failing_store(request, tmp_path):
     if request.param == "unwritable-directory":
         (tmp_path / "a-file").write_text("")
-        return {"SENTIMENT_SERVE_PREDICTION_LOG": str(tmp_path / "a-file" / "log")}
-    return {"SENTIMENT_SERVE_PREDICTION_LOG": "s3://nowhere/log",
+        return {"SENTIMENT_PREDICTION_LOG": str(tmp_path / "a-file" / "log")}
+    return {"SENTIMENT_PREDICTION_LOG": "s3://nowhere/log",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "MLFLOW_S3_ENDPOINT_URL": "",
             "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
 

@@ -178,8 +178,8 @@ def test_uris(uri, expected):
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"SENTIMENT_SERVE_PREDICTION_LOG": "gs://b/p"}, "use a local path, file:///path or s3://"),
-    ({"SENTIMENT_SERVE_PREDICTION_LOG": "s3:///p"}, "needs a bucket"),
+    ({"SENTIMENT_PREDICTION_LOG": "gs://b/p"}, "use a local path, file:///path or s3://"),
+    ({"SENTIMENT_PREDICTION_LOG": "s3:///p"}, "needs a bucket"),
     ({"SENTIMENT_SERVE_PREDICTION_LOG_BATCH": "0"}, "prediction_log_batch"),
     ({"SENTIMENT_SERVE_PREDICTION_LOG_FLUSH_SECONDS": "-1"}, "prediction_log_flush_seconds"),
     ({"SENTIMENT_SERVE_PREDICTION_LOG_QUEUE": "lots"}, "prediction_log_queue"),

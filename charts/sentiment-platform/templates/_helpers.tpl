@@ -25,6 +25,9 @@ the ones the parts read. */}}
 {{- if and .Values.objectstore.enabled (not .Values.global.objectstore.auth.existingSecret) -}}
 {{- $k := .Values.objectstore.auth -}}
 {{- $keys := dict $k.rootUserKey (dict "prefix" "admin-" "length" 10 "alphabet" "lower") $k.rootPasswordKey (dict "length" 40) $k.clientAccessKeyKey (dict "prefix" "mlflow-" "length" 12 "alphabet" "lower") $k.clientSecretKeyKey (dict "length" 40) -}}
+{{- if .Values.global.monitoring.enabled -}}
+{{- $keys = merge $keys (dict "prediction-writer-access-key" (dict "prefix" "predictions-" "length" 12 "alphabet" "lower") "prediction-writer-secret-key" (dict "length" 40) "monitor-access-key" (dict "prefix" "monitor-" "length" 12 "alphabet" "lower") "monitor-secret-key" (dict "length" 40)) -}}
+{{- end -}}
 {{- $out = append $out (dict "name" (printf "%s-objectstore" $r) "keys" $keys "labels" $labels) -}}
 {{- end -}}
 {{- if and .Values.global.mlflow.auth.enabled (not .Values.global.mlflow.auth.existingSecret) -}}

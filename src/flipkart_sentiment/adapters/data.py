@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ..config import s3_endpoint
 from ..core.labels import DEFAULT_LABEL_MAP
 from ..core.split import ARRIVED
 
@@ -59,14 +59,14 @@ def _find_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def s3_client():
-    """boto3's S3 client on the platform's endpoint (MLFLOW_S3_ENDPOINT_URL, e.g. MinIO)."""
+    """boto3's S3 client on the platform's endpoint (config.s3_endpoint, e.g. MinIO)."""
     import boto3
 
-    return boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+    return boto3.client("s3", endpoint_url=s3_endpoint())
 
 
 def read_bytes(source: str) -> bytes:
-    """Read a local path or an ``s3://bucket/key`` object (endpoint from MLFLOW_S3_ENDPOINT_URL)."""
+    """Read a local path or an ``s3://bucket/key`` object (endpoint: config.s3_endpoint)."""
     if source.startswith("s3://"):
         bucket, _, key = source[5:].partition("/")
         client = s3_client()

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from ..config import prediction_log_location
+from ..config import prediction_log_location, s3_endpoint
 
 _log = logging.getLogger(__name__)
 
@@ -50,8 +50,6 @@ SUFFIX = ".jsonl"
 # (adapters/prediction_log.py).
 FIELDS = ("timestamp", "model_name", "model_version", "label", "probabilities", "text_length",
           "text_sha256")
-# S3-compatible endpoints (MinIO), in the order the AWS SDKs and MLflow look them up.
-ENDPOINT_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
 
 
 class Destination(Protocol):
@@ -91,7 +89,7 @@ class ArrowFileSystem:
 def s3_filesystem():
     from pyarrow import fs
 
-    endpoint = next((os.environ[v] for v in ENDPOINT_VARS if os.environ.get(v)), "")
+    endpoint = s3_endpoint()
     options: dict[str, Any] = {"connect_timeout": 5, "request_timeout": 30,
                                "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=3)}
     if endpoint:

@@ -147,8 +147,8 @@ def gather(settings: Settings, version, reference: drift.ReferenceProfile, since
         found.notes.append(f"no labeled reviews newer than version {number} "
                            f"({trained_at:%Y-%m-%d %H:%M} UTC)")
 
-    if settings.prediction_log_uri:
-        logged = read_predictions(settings.prediction_log_uri, since, now)
+    if settings.prediction_log:
+        logged = read_predictions(settings.prediction_log, since, now)
         mine = logged.frame[logged.frame["model_version"] == number]
         found.metrics |= {"log_files": float(logged.files),
                           "log_malformed_lines": float(logged.malformed),
@@ -159,7 +159,7 @@ def gather(settings: Settings, version, reference: drift.ReferenceProfile, since
         if logged.malformed:
             found.notes.append(f"{logged.malformed} malformed prediction-log line(s) skipped")
     else:
-        found.notes.append("no prediction log configured (SENTIMENT_PREDICTION_LOG_URI)")
+        found.notes.append("no prediction log configured (SENTIMENT_PREDICTION_LOG)")
     return found
 
 
@@ -245,7 +245,7 @@ def _log_run(settings: Settings, report: MonitoringReport, reference: drift.Refe
         mlflow.log_params({"model_name": report.model_name, "model_version": report.version,
                            "since": report.since.isoformat(timespec="seconds"),
                            "labeled_data": ",".join(settings.labeled_data) or "none",
-                           "prediction_log_uri": settings.prediction_log_uri or "none"})
+                           "prediction_log": settings.prediction_log or "none"})
         mlflow.log_metrics(report.metrics)
         mlflow.set_tags({"role": "monitoring", "model_version": report.version,
                          "crossed": ",".join(c.name for c in report.crossed) or "none",

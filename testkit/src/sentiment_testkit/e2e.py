@@ -47,7 +47,10 @@ class Config:
     )
     # Two model-server replicas: a rollout then has old and new pods side by side, which is what
     # the zero-downtime steps must show (and the PodDisruptionBudget gets rendered).
-    sets: list[str] = field(default_factory=lambda: ["model-server.replicas=2"] + [
+    # And prediction-log files every 5 s rather than every minute, so the monitor step finds the
+    # curls of the steps before it.
+    sets: list[str] = field(default_factory=lambda: [
+        "model-server.replicas=2", "model-server.predictionLog.flushSeconds=5"] + [
         v for v in os.environ.get("E2E_SET", "").split() if v])
     install_timeout: int = int(os.environ.get("E2E_INSTALL_TIMEOUT", "1200"))
     flow_timeout: int = int(os.environ.get("E2E_FLOW_TIMEOUT", "1800"))

@@ -35,3 +35,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "model-server.mlflowUri" -}}
 {{- .Values.global.mlflow.trackingUri | default (printf "http://%s-mlflow:5000" .Release.Name) -}}
 {{- end -}}
+
+{{/* The object store the monitoring loop uses: endpoint and the Secret with its keys. */}}
+{{- define "model-server.s3Endpoint" -}}
+{{- .Values.global.objectstore.endpoint | default (printf "http://%s-objectstore:9000" .Release.Name) -}}
+{{- end -}}
+
+{{- define "model-server.s3Secret" -}}
+{{- .Values.global.objectstore.auth.existingSecret | default (printf "%s-objectstore" .Release.Name) -}}
+{{- end -}}

@@ -47,3 +47,32 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if $registry -}}{{ printf "%s/%s:%s" $registry $img.repository $img.tag }}
 {{- else -}}{{ printf "%s:%s" $img.repository $img.tag }}{{- end -}}
 {{- end -}}
+
+{{/* The store's users besides root, each a policy (named like its folder in the bucket Job's
+/users) and the Secret keys of its credentials: a list of
+{name, accessKey, secretKey, statements}. */}}
+{{- define "objectstore.users" -}}
+{{- $users := list -}}
+{{- if .Values.bucketJob.createClientUser -}}
+{{- $b := .Values.global.objectstore.bucket -}}
+{{- $users = append $users (dict "name" (printf "%s-rw" $b) "accessKey" .Values.auth.clientAccessKeyKey "secretKey" .Values.auth.clientSecretKeyKey "statements" (list
+  (dict "Effect" "Allow" "Action" (list "s3:GetBucketLocation" "s3:ListBucket" "s3:ListBucketMultipartUploads") "Resource" (list (printf "arn:aws:s3:::%s" $b)))
+  (dict "Effect" "Allow" "Action" (list "s3:GetObject" "s3:PutObject" "s3:DeleteObject" "s3:AbortMultipartUpload" "s3:ListMultipartUploadParts") "Resource" (list (printf "arn:aws:s3:::%s/*" $b))))) -}}
+{{- end -}}
+{{- if .Values.global.monitoring.enabled -}}
+{{- $m := .Values.global.monitoring.bucket -}}
+{{- $users = append $users (dict "name" "predictions-write" "accessKey" "prediction-writer-access-key" "secretKey" "prediction-writer-secret-key" "statements" (list
+  (dict "Effect" "Allow" "Action" (list "s3:PutObject" "s3:AbortMultipartUpload" "s3:ListMultipartUploadParts") "Resource" (list (printf "arn:aws:s3:::%s/predictions/*" $m))))) -}}
+{{- $users = append $users (dict "name" "monitoring-read" "accessKey" "monitor-access-key" "secretKey" "monitor-secret-key" "statements" (list
+  (dict "Effect" "Allow" "Action" (list "s3:GetBucketLocation" "s3:ListBucket") "Resource" (list (printf "arn:aws:s3:::%s" $m)))
+  (dict "Effect" "Allow" "Action" (list "s3:GetObject") "Resource" (list (printf "arn:aws:s3:::%s/*" $m))))) -}}
+{{- end -}}
+{{- toYaml $users -}}
+{{- end -}}
+
+{{/* The buckets the Job creates. */}}
+{{- define "objectstore.buckets" -}}
+{{- $buckets := list .Values.global.objectstore.bucket -}}
+{{- if .Values.global.monitoring.enabled }}{{ $buckets = append $buckets .Values.global.monitoring.bucket }}{{ end -}}
+{{- join " " $buckets -}}
+{{- end -}}

@@ -154,6 +154,18 @@ it (and part-of, managed-by, version) with the deployment's name on every flow-r
 {{- /* Artifacts through MLflow's proxy only, never by presigned URLs to the store (the
 model server's env says why). */ -}}
 {{- $env = append $env (dict "name" "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD" "value" "false") -}}
+{{- if .Values.global.monitoring.enabled -}}
+{{- /* The monitoring loop's data, read-only: the prediction log for the monitor, labeled reviews
+for the monitor and training (docs/monitoring.md). */ -}}
+{{- $m := .Values.global.monitoring.bucket -}}
+{{- $s3 := include "prefect-worker.s3Secret" . -}}
+{{- $env = append $env (dict "name" "SENTIMENT_PREDICTION_LOG" "value" (printf "s3://%s/predictions" $m)) -}}
+{{- $env = append $env (dict "name" "SENTIMENT_LABELED_DATA" "value" (printf "s3://%s/labeled/" $m)) -}}
+{{- $env = append $env (dict "name" "AWS_ENDPOINT_URL_S3" "value" (include "prefect-worker.s3Endpoint" .)) -}}
+{{- $env = append $env (dict "name" "AWS_REGION" "value" "us-east-1") -}}
+{{- $env = append $env (dict "name" "AWS_ACCESS_KEY_ID" "valueFrom" (dict "secretKeyRef" (dict "name" $s3 "key" "monitor-access-key"))) -}}
+{{- $env = append $env (dict "name" "AWS_SECRET_ACCESS_KEY" "valueFrom" (dict "secretKeyRef" (dict "name" $s3 "key" "monitor-secret-key"))) -}}
+{{- end -}}
 {{- $env = concat $env .Values.trainer.extraEnv -}}
 {{- $_ := set $container "env" $env -}}
 {{- toPrettyJson $t -}}
@@ -206,4 +218,13 @@ model server's env says why). */ -}}
 
 {{- define "prefect-worker.mlflowAuthSecret" -}}
 {{- .Values.global.mlflow.auth.existingSecret | default (printf "%s-mlflow-auth" .Release.Name) -}}
+{{- end -}}
+
+{{/* The object store the monitoring loop uses: endpoint and the Secret with its keys. */}}
+{{- define "prefect-worker.s3Endpoint" -}}
+{{- .Values.global.objectstore.endpoint | default (printf "http://%s-objectstore:9000" .Release.Name) -}}
+{{- end -}}
+
+{{- define "prefect-worker.s3Secret" -}}
+{{- .Values.global.objectstore.auth.existingSecret | default (printf "%s-objectstore" .Release.Name) -}}
 {{- end -}}
