@@ -184,7 +184,10 @@ def test_secrets_are_generated_in_the_cluster_and_renders_are_stable(helm, manif
     assert render(helm) == render(helm), "a render must not differ from the next"
     for path in CHART.rglob("templates/*"):
         if path.is_file():
-            text = path.read_text()
+            # The one `lookup` allowed: the upgrade guards (`*.checkImmutable`, each the last
+            # template of its file), which only fail a render and never put what they find in one.
+            text = re.sub(r'\{\{-? define "[\w-]+\.checkImmutable".*\Z', "", path.read_text(),
+                          flags=re.S)
             assert "lookup \"" not in text and "randAlphaNum" not in text, path
 
 

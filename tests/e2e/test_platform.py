@@ -1112,6 +1112,28 @@ def test_11_a_rotated_password_takes_effect_at_the_next_restart(kube: Kube, cfg:
         state["creds"]["model-server"] = new
 
 
+def test_11b_an_upgrade_kubernetes_cannot_apply_is_refused_before_anything_changes(
+        kube: Kube, cfg: Config, state: dict):
+    with LOG.step("11b. helm upgrade with a new PostgreSQL volume size: refused, release untouched"):
+        def last_revision() -> dict:
+            history = json.loads(kube.helm_run("history", cfg.release, "-n", cfg.namespace,
+                                               "-o", "json").stdout)
+            return history[-1]
+
+        before = last_revision()
+        sts = kube.json("get", "statefulset", f"{cfg.release}-postgresql")
+        size = sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        res = kube.helm_run("upgrade", cfg.release, str(cfg.chart), "-n", cfg.namespace,
+                            "--reuse-values", "--set", "postgresql.persistence.size=7Gi",
+                            check=False, timeout=300)
+        LOG.say(f"helm upgrade -> exit {res.returncode}: {res.stderr.strip()[-400:]}")
+        assert res.returncode != 0, "an immutable change must not be applied"
+        assert f"postgresql.persistence.size cannot change from {size} to 7Gi" in res.stderr, res.stderr
+        assert "kubectl patch pvc" in res.stderr  # and says what to do instead
+        after = last_revision()
+        assert (after["revision"], after["status"]) == (before["revision"], "deployed"), after
+
+
 def test_12_an_install_with_helm_template_and_kubectl_apply_works(kube: Kube, cfg: Config, state: dict):
     with LOG.step("12. GitOps-style install: helm template | kubectl apply, no secret values"):
         ns = f"{cfg.namespace}-gitops"
