@@ -12,7 +12,7 @@ test-unit: venv ## Unit tests only (no servers)
 
 .PHONY: lint
 lint: venv ## ruff over the code, and the package's layer contracts (lint-imports, docs/architecture.md)
-	$(VENV)/bin/ruff check src flows tests testkit bench
+	$(VENV)/bin/ruff check src flows tests testkit bench scripts
 	$(VENV)/bin/lint-imports
 
 .PHONY: lock

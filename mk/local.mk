@@ -4,6 +4,7 @@ PYTHON      ?= python3
 MLFLOW_PORT ?= 5000
 PREFECT_PORT ?= 4200
 MODEL_PORT  ?= 5001
+BACKUP_KEEP ?= 7
 PLATFORM    := MLFLOW_PORT=$(MLFLOW_PORT) PREFECT_PORT=$(PREFECT_PORT) MODEL_PORT=$(MODEL_PORT) \
                RUN_DIR=$(RUN_DIR) VENV=$(VENV) $(ROOT)/scripts/local/platform.sh
 VENV_STAMP  := $(VENV)/.installed
@@ -59,3 +60,11 @@ status: ## Show which local services are running
 .PHONY: down
 down: ## Stop every local service (data stays in .run/)
 	$(PLATFORM) down
+
+.PHONY: backup
+backup: ## Snapshot MLflow's and Prefect's DBs and the artifacts, also while running: .run/backups/<UTC time>.tar.gz (BACKUP_KEEP=7)
+	BACKUP_KEEP=$(BACKUP_KEEP) $(PLATFORM) backup
+
+.PHONY: restore
+restore: ## Verify, then restore BACKUP=<archive> (default: the newest); the previous state goes to .run/backups/pre-restore-<time>/
+	$(PLATFORM) restore $(BACKUP)

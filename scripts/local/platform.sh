@@ -13,6 +13,12 @@
 #   platform.sh demo     all of the above, then print where the UIs are
 #   platform.sh down     stop everything this script started
 #   platform.sh status   what is running
+#   platform.sh backup   snapshot MLflow's and Prefect's DBs and the artifacts into
+#                        $RUN_DIR/backups/<UTC timestamp>.tar.gz (keeps BACKUP_KEEP, default 7)
+#   platform.sh restore [archive] [--check-only]
+#                        verify an archive (default: the newest), then restore it: services
+#                        stopped and started again, the previous state kept in
+#                        $RUN_DIR/backups/pre-restore-<ts>/ (scripts/local/backup.py)
 #
 # MLflow and Prefect require credentials (MLflow's basic-auth app, Prefect's API auth string),
 # generated once into $RUN_DIR/credentials.env: MLflow users admin (the UI), trainer (flow runs,
@@ -276,6 +282,14 @@ down() {
   say "stopped (data kept in $RUN_DIR; delete it for a clean slate)"
 }
 
+backup_py() {
+  # backup.py restarts services through this script: it needs the same ports and places.
+  export MLFLOW_PORT PREFECT_PORT MODEL_PORT HOST PLATFORM="$ROOT/scripts/local/platform.sh"
+  local python=python3
+  [[ -x $VENV/bin/python ]] && python="$VENV/bin/python"
+  "$python" "$ROOT/scripts/local/backup.py" "$@"
+}
+
 case "${1:-demo}" in
   up) up ;;
   train) up; train ;;
@@ -288,5 +302,7 @@ case "${1:-demo}" in
   urls) urls ;;
   status) status ;;
   down) down ;;
-  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, monitor, demo, urls, status, down, cli)" ;;
+  backup) shift; backup_py backup "$@" ;;
+  restore) shift; backup_py restore "$@" ;;
+  *) die "unknown command '$1' (up, train, serve, stop-model-server, predict, monitor, demo, urls, status, down, cli, backup, restore)" ;;
 esac
