@@ -806,7 +806,10 @@ _PROBE = """
 import base64, json, os, socket, sys, time, urllib.error, urllib.request
 # A network-policy controller sets a new pod up a moment after it starts: its peers refuse it
 # and its own egress is not yet filtered. `await=<target>` (a peer only the policies let in)
-# is retried until it answers, which means the pod is set up; the rest are then tried once.
+# is retried until it answers, which means the peers know the pod; `settled=<target>` (a peer
+# open to anyone but outside the pod's own egress rules) until it is refused, which means the
+# pod's egress filter is in place (kube-router installs the two in separate steps: e2e once saw
+# a flow-run pod reach the model server in between). The rest are then tried once.
 
 def attempt(target):
     kind, _, rest = target.partition("=")
@@ -840,6 +843,16 @@ for target in sys.argv[1:]:
                 if time.monotonic() > deadline:
                     sys.exit(f"{target} never answered: {exc}")
                 time.sleep(0.5)
+        continue
+    if target.startswith("settled="):
+        while True:
+            try:
+                attempt("tcp=" + target.partition("=")[2])
+            except OSError:
+                break
+            if time.monotonic() > deadline:
+                sys.exit(f"{target} still answers: this pod's egress policy is not enforced")
+            time.sleep(0.5)
         continue
     try:
         out[target] = attempt(target)
@@ -884,6 +897,8 @@ def test_6_the_platform_is_locked_down(kube: Kube, cfg: Config, state: dict):
         # 1. Without credentials both control planes answer 401, from inside the cluster (a pod
         #    the network lets through: labelled as a flow run); with them, 200.
         ready = {"flow-run": f"await={svc('mlflow', 5000)}", "mlflow": f"await={svc('postgresql', 5432)}"}
+        # neither may reach the model server, which takes anyone: refused once their egress is set
+        settled = f"settled={svc('model-server', 5001)}"
         anonymous = probe(kube, state, "flow-run", ready["flow-run"], f"http=GET:{mlflow_api}",
                           f"http=POST:{prefect_api}")
         LOG.say(f"as a flow-run pod, no credentials: {anonymous}")
@@ -900,10 +915,10 @@ def test_6_the_platform_is_locked_down(kube: Kube, cfg: Config, state: dict):
         stranger = probe(kube, state, None, *stores)
         LOG.say(f"from an unlabelled pod: {stranger}")
         assert list(stranger.values()) == ["blocked"] * 4 + ["open"], stranger
-        as_trainer = probe(kube, state, "flow-run", ready["flow-run"], *stores)
+        as_trainer = probe(kube, state, "flow-run", ready["flow-run"], settled, *stores)
         LOG.say(f"from a flow-run pod: {as_trainer}")
         assert list(as_trainer.values()) == ["blocked", "open", "open", "open", "blocked"], as_trainer
-        as_mlflow = probe(kube, state, "mlflow", ready["mlflow"], *stores)
+        as_mlflow = probe(kube, state, "mlflow", ready["mlflow"], settled, *stores)
         LOG.say(f"from an MLflow pod: {as_mlflow}")
         assert list(as_mlflow.values()) == ["open", "open", "blocked", "blocked", "blocked"], as_mlflow
         state.setdefault("figures", {})["network"] = {"unlabelled": stranger, "trainer": as_trainer,
