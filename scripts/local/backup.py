@@ -38,6 +38,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from contextlib import closing
 from importlib import metadata
 from pathlib import Path
 
@@ -105,18 +106,11 @@ def snapshot(src: Path, dest: Path) -> None:
     """A consistent copy of a live database: the online backup API copies the pages under
     SQLite's own locking, so a server writing meanwhile never yields a torn file (a file copy
     can, and misses whatever still sits in the -wal)."""
-    source = sqlite3.connect(src, timeout=60)
-    try:
-        target = sqlite3.connect(dest)
-        try:
-            source.backup(target)
-            # One self-contained file in the archive, nothing left in a -wal beside it.
-            target.execute("PRAGMA journal_mode=DELETE")
-            check = target.execute("PRAGMA quick_check").fetchone()[0]
-        finally:
-            target.close()
-    finally:
-        source.close()
+    with closing(sqlite3.connect(src, timeout=60)) as source, closing(sqlite3.connect(dest)) as target:
+        source.backup(target)
+        # One self-contained file in the archive, nothing left in a -wal beside it.
+        target.execute("PRAGMA journal_mode=DELETE")
+        check = target.execute("PRAGMA quick_check").fetchone()[0]
     if check != "ok":
         raise Refused(f"{src} fails SQLite's quick_check ({check}); not backing up a damaged database")
 
@@ -146,8 +140,7 @@ def read_counts(paths: dict[str, Path]) -> dict:
     counts: dict[str, int | str | None] = {}
     facts: dict = {}
     if (db := paths.get("mlflow/mlflow.db")) and db.exists():
-        con = sqlite3.connect(db, timeout=60)
-        try:
+        with closing(sqlite3.connect(db, timeout=60)) as con:
             t = _tables(con)
             # MLflow's registry API hides prompts and deleted versions; count as it shows them.
             prompts = ("name NOT IN (SELECT name FROM registered_model_tags "
@@ -172,20 +165,14 @@ def read_counts(paths: dict[str, Path]) -> dict:
                     "SELECT name, alias, version FROM registered_model_aliases ORDER BY name, alias"):
                 aliases.setdefault(name, {})[alias] = str(version)
             facts["aliases"] = aliases
-        finally:
-            con.close()
     if (db := paths.get("mlflow/auth.db")) and db.exists():
-        con = sqlite3.connect(db, timeout=60)
-        try:
+        with closing(sqlite3.connect(db, timeout=60)) as con:
             t = _tables(con)
             perms = [_count(con, t, x) for x in ("experiment_permissions", "registered_model_permissions")]
             counts |= {"mlflow_auth.users": _count(con, t, "users"),
                        "mlflow_auth.permissions": sum(p or 0 for p in perms)}
-        finally:
-            con.close()
     if (db := paths.get("prefect/prefect.db")) and db.exists():
-        con = sqlite3.connect(db, timeout=60)
-        try:
+        with closing(sqlite3.connect(db, timeout=60)) as con:
             t = _tables(con)
             counts |= {f"prefect.{key}": _count(con, t, table) for key, table in (
                 ("flows", "flow"), ("deployments", "deployment"),
@@ -202,8 +189,6 @@ def read_counts(paths: dict[str, Path]) -> dict:
                         "JOIN deployment d ON d.id = s.deployment_id JOIN flow f ON f.id = d.flow_id"):
                     deployments[f"{flow}/{name}"].append(schedule_summary(json.loads(schedule)))
                 facts["deployments"] = {k: sorted(v) for k, v in sorted(deployments.items())}
-        finally:
-            con.close()
     return {"counts": {k: v for k, v in counts.items() if v is not None}, **facts}
 
 
@@ -410,13 +395,11 @@ def unpack_verified(archive: Path, stage: Path) -> dict:
         raise Refused(f"{archive.name} does not match its manifest ({len(bad)} changed, {len(missing)} "
                       f"missing, {len(extra)} unlisted files; first: {first})")
     for item in manifest["items"]["databases"]:
-        con = sqlite3.connect(stage / item)
-        try:
-            check = con.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as e:
-            check = str(e)
-        finally:
-            con.close()
+        with closing(sqlite3.connect(stage / item)) as con:
+            try:
+                check = con.execute("PRAGMA quick_check").fetchone()[0]
+            except sqlite3.DatabaseError as e:
+                check = str(e)
         if check != "ok":
             raise Refused(f"{archive.name}: {item} fails SQLite's quick_check ({check})")
     problems = compare(manifest, read_counts({d: stage / d for d in DATABASES}), "archive")
