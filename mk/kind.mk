@@ -147,6 +147,12 @@ chart-validate: tool-kubeconform tool-schemas helm-template ## Validate the rend
 	  -schema-location '$(KUBECONFORM_SCHEMA_LOCATION)' \
 	  $(RUN_DIR)/charts/default.yaml $(RUN_DIR)/charts/kind.yaml
 
+.PHONY: chart-release
+chart-release: helm-deps ## Package the umbrella chart into releases/ (the chart repository the upgrade checks start from); then tag v<version>
+	$(HELM) package $(CHART) -d releases/
+	$(HELM) repo index releases/
+	@echo "commit releases/ and tag it: git tag v$$($(HELM) show chart $(CHART) | sed -n 's/^version: //p')"
+
 .PHONY: chart-test
 chart-test: tool-helm tool-kubeconform tool-schemas ## Chart tests: lint, render, kubeconform and the rendered-manifest assertions (tests/charts)
 	$(PY) -m pytest tests/charts -q

@@ -1,23 +1,22 @@
-"""Chart versions move with the charts: every chart (the umbrella and each part) whose files
-changed since the last release tag (`v<umbrella version>`) has a higher version than it had
-there, and the umbrella asks for exactly the versions of its parts (UPGRADING.md)."""
+"""Chart versions move with the charts. The last release is kept packaged in `releases/` (a
+Helm chart repository: `helm install sentiment releases/sentiment-platform-<v>.tgz`), so this
+needs no git history: every chart (the umbrella and each part) whose packaged files differ from
+the last release has a higher version than it had there, and the umbrella asks for exactly the
+versions of its parts (UPGRADING.md)."""
 
 from __future__ import annotations
 
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
 from sentiment_testkit.charts import CHART, ROOT
 
 PARTS = sorted(p.parent for p in (CHART / "charts").glob("*/Chart.yaml"))
-
-
-def git(*args: str) -> str:
-    res = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                         check=False)
-    assert res.returncode == 0, f"git {' '.join(args)}: {res.stderr.strip()}"
-    return res.stdout
+RELEASES = ROOT / "releases"
+HELM = ROOT / "bin" / "helm"
 
 
 def semver(text: str) -> tuple[int, ...]:
@@ -27,35 +26,82 @@ def semver(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+def release_packages() -> list[Path]:
+    return sorted(RELEASES.glob(f"{CHART.name}-*.tgz"),
+                  key=lambda p: semver(p.name.removeprefix(f"{CHART.name}-").removesuffix(".tgz")))
+
+
+def unpack(package: Path) -> dict[str, bytes]:
+    """Every file of a packaged umbrella, by its path inside the umbrella."""
+    with tarfile.open(package) as tar:
+        return {m.name.split("/", 1)[1]: tar.extractfile(m).read()
+                for m in tar.getmembers() if m.isfile()}
+
+
+def chart_files(files: dict[str, bytes], chart: Path) -> dict[str, bytes]:
+    """One chart's own files (a part's, or the umbrella's without its parts)."""
+    prefix = "" if chart == CHART else f"charts/{chart.name}/"
+    own = {k.removeprefix(prefix): v for k, v in files.items() if k.startswith(prefix)}
+    return own if prefix else {k: v for k, v in own.items() if not k.startswith("charts/")}
+
+
+def metadata(files: dict[str, bytes]) -> dict:
+    return yaml.safe_load(files["Chart.yaml"])
+
+
 @pytest.fixture(scope="module")
-def last_release() -> str:
-    tags = git("tag", "--list", "v*", "--merged", "HEAD", "--sort=-v:refname").split()
-    assert tags, ("no release tag (v*) in this clone: the version check needs the previous "
-                  "release; run `git fetch --tags`")
-    return tags[0]
+def released() -> tuple[str, dict[str, bytes]]:
+    packages = release_packages()
+    assert packages, f"no packaged release in {RELEASES} (UPGRADING.md, 'Releasing')"
+    return packages[-1].name, unpack(packages[-1])
 
 
-def chart_at(ref: str, chart_dir) -> dict | None:
-    rel = chart_dir.relative_to(ROOT) / "Chart.yaml"
-    res = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{rel.as_posix()}"],
-                         capture_output=True, text=True, check=False)
-    return yaml.safe_load(res.stdout) if res.returncode == 0 else None
+@pytest.fixture(scope="module")
+def current(tmp_path_factory) -> dict[str, bytes]:
+    # Packaged by the same helm, so .helmignore and helm's own rewrites apply to both sides.
+    out = tmp_path_factory.mktemp("package")
+    subprocess.run([str(HELM), "package", str(CHART), "-d", str(out)], check=True,
+                   capture_output=True)
+    (package,) = out.glob("*.tgz")
+    return unpack(package)
 
 
 @pytest.mark.parametrize("chart_dir", [CHART, *PARTS], ids=lambda p: p.name)
-def test_a_changed_chart_has_a_new_version(chart_dir, last_release):
-    now = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-    then = chart_at(last_release, chart_dir)
-    if then is None:
+def test_a_changed_chart_has_a_new_version(chart_dir, released, current):
+    release_name, release_files = released
+    then = chart_files(release_files, chart_dir)
+    now = chart_files(current, chart_dir)
+    if "Chart.yaml" not in then:
         return  # new since the release: any version is new
-    # Changes since the release, committed or not (a part's changes are the umbrella's too).
-    changed = git("diff", "--name-only", last_release, "--", str(chart_dir)).split()
+    was, is_ = metadata(then), metadata(now)
+    changed = sorted(
+        k for k in then.keys() | now.keys()
+        if k != "Chart.yaml" and then.get(k) != now.get(k)
+    ) + (["Chart.yaml"] if {**was, "version": 0} != {**is_, "version": 0} else [])
     if changed:
-        assert semver(now["version"]) > semver(then["version"]), (
-            f"{chart_dir.name} changed since {last_release} ({len(changed)} files, e.g. "
-            f"{changed[0]}) but its version is still {now['version']}: bump it (UPGRADING.md)")
+        assert semver(is_["version"]) > semver(was["version"]), (
+            f"{chart_dir.name} differs from the release {release_name} ({len(changed)} files, "
+            f"e.g. {changed[0]}) but its version is still {is_['version']}: bump it "
+            "(UPGRADING.md)")
     else:
-        assert now["version"] == then["version"]
+        assert is_["version"] == was["version"], (
+            f"{chart_dir.name} is unchanged since {release_name}: keep version {was['version']}")
+
+
+def test_the_check_sees_a_change(released):
+    """The comparison itself: a part edited after the release counts as changed."""
+    _, files = released
+    edited = {**files, "charts/model-server/values.yaml": files["charts/model-server/values.yaml"]
+              + b"\n# edited\n"}
+    part = CHART / "charts" / "model-server"
+    assert chart_files(edited, part) != chart_files(files, part)
+    assert chart_files(edited, CHART) == chart_files(files, CHART)
+
+
+def test_the_release_repository_indexes_its_packages():
+    index = yaml.safe_load((RELEASES / "index.yaml").read_text())
+    listed = {e["version"] for e in index["entries"][CHART.name]}
+    assert listed == {metadata(unpack(p))["version"] for p in release_packages()}
 
 
 def test_the_umbrella_asks_for_the_versions_of_its_parts():
