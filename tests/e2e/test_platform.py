@@ -4,11 +4,13 @@ Runs against the current kubeconfig (``make e2e``; on the no-registry machine
 ``make e2e-local``). The steps run in order and share state; after a failure the rest are
 skipped, except the uninstall, which always runs (unless E2E_KEEP=1).
 
-   1. helm install --wait with no model yet, in a namespace that enforces Pod Security
-      `restricted`: every pod Ready, the model server stands by (503)
+   1. helm install --wait the last release (releases/) with no model yet, in a namespace that
+      enforces Pod Security `restricted`: every pod Ready, the model server stands by (503)
    2. prefect deployment run the training flow (the seed recipe): a Job; version 1 is rolled out
    3. MLflow (PostgreSQL backend, S3 artifacts) shows the run, version, tags, production alias
    4. the model server serves that exact version through its Service, and says so per response
+  4a. helm upgrade to this checkout under load: no request fails, the served version stays, and
+      every run, version, alias, deployment and flow run is still there
    5. deleting the model-server pods brings them back, serving the same version
    6. locked down: 401 without credentials from inside the cluster, network policy (who reaches
       what), a privileged pod refused, the trainer's patches limited, job variables ignored
@@ -40,7 +42,7 @@ from contextlib import contextmanager
 
 import pytest
 import yaml
-from sentiment_testkit.e2e import LOG, ROOT, RUN_DIR, Config, Kube, PortForward
+from sentiment_testkit.e2e import LOG, ROOT, RUN_DIR, Config, Kube, PortForward, sets_known_to
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3 * 3600)]
 
@@ -437,6 +439,56 @@ def wait_model_server_ready(kube: Kube, state: dict, timeout: float = 600) -> No
     wait_until(f"only version {want} left", only_that_version, timeout, interval=1)
 
 
+def helm_install(kube: Kube, cfg: Config, chart) -> None:
+    """`helm upgrade --install --wait` of a chart (this checkout's, or a packaged release with
+    the e2e's values it knows) with the e2e's values."""
+    sets = cfg.sets if chart == cfg.chart else sets_known_to(chart, cfg.sets)
+    args = ["upgrade", "--install", cfg.release, str(chart), "-n", cfg.namespace, "--wait",
+            "--timeout", f"{cfg.install_timeout}s"]
+    for v in cfg.values:
+        args += ["-f", v]
+    for s in sets:
+        args += ["--set", s]
+    try:
+        kube.helm_run(*args, timeout=cfg.install_timeout + 120)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{kube.describe_problems()}") from None
+
+
+def inventory(cfg: Config, state: dict) -> dict:
+    """What an upgrade or a restore must keep: every MLflow run (status, metrics), registered
+    version (run, tags), alias, Prefect deployment (schedules) and finished flow run."""
+    client = state["mlflow"]
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = {r.info.run_id: (r.info.status, sorted(r.data.metrics.items()))
+            for r in client.search_runs(experiments, max_results=5000)}
+    versions = {v.version: (v.run_id, sorted(v.tags.items()))
+                for v in client.search_model_versions(f"name='{cfg.model_name}'")}
+    aliases = dict(client.get_registered_model(cfg.model_name).aliases or {})
+    with prefect_client(state) as prefect:
+        flows = {f.id: f.name for f in prefect.read_flows()}
+        deployments = {f"{flows.get(d.flow_id, d.flow_id)}/{d.name}": sorted(
+            (getattr(s.schedule, "cron", None) or str(s.schedule), s.active) for s in d.schedules)
+            for d in prefect.read_deployments()}
+        flow_runs = {str(r.id): r.state_type.value for r in prefect.read_flow_runs()
+                     if r.state_type and r.state_type.value in ("COMPLETED", "FAILED")}
+    return {"runs": runs, "versions": versions, "aliases": aliases,
+            "deployments": deployments, "flow_runs": flow_runs}
+
+
+def describe_inventory(inv: dict) -> str:
+    return (f"{len(inv['runs'])} MLflow runs, versions {sorted(inv['versions'], key=int)}, "
+            f"aliases {inv['aliases']}, {len(inv['deployments'])} deployments "
+            f"{sorted(inv['deployments'])}, {len(inv['flow_runs'])} finished flow runs")
+
+
+def assert_kept(before: dict, after: dict) -> None:
+    for key in ("runs", "versions", "aliases", "deployments"):
+        assert after[key] == before[key], f"{key} changed:\nbefore {before[key]}\nafter {after[key]}"
+    lost = {k: v for k, v in before["flow_runs"].items() if after["flow_runs"].get(k) != v}
+    assert not lost, f"flow runs lost or changed: {lost}"
+
+
 # ---------------------------------------------------------------------------------------------
 # the steps
 
@@ -447,25 +499,10 @@ def test_1_helm_install(kube: Kube, cfg: Config, state: dict):
         # Pod Security `restricted`, enforced: a pod that breaks it is refused, and the test fails.
         kube.run("label", "--overwrite", "namespace", cfg.namespace, *RESTRICTED_LABELS,
                  namespaced=False)
-        args = [
-            "upgrade",
-            "--install",
-            cfg.release,
-            str(cfg.chart),
-            "-n",
-            cfg.namespace,
-            "--wait",
-            "--timeout",
-            f"{cfg.install_timeout}s",
-        ]
-        for v in cfg.values:
-            args += ["-f", v]
-        for s in cfg.sets:
-            args += ["--set", s]
-        try:
-            kube.helm_run(*args, timeout=cfg.install_timeout + 120)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{kube.describe_problems()}") from None
+        # The last release first (step 4a upgrades it to this checkout), as users have it.
+        chart = cfg.previous_chart or cfg.chart
+        LOG.say(f"installing {chart.name}")
+        helm_install(kube, cfg, chart)
 
         def all_ready():
             pods = [p for p in kube.pods() if p["status"].get("phase") != "Succeeded"]
@@ -663,6 +700,43 @@ def test_4_model_server_serves_production(kube: Kube, cfg: Config, state: dict):
             assert bad.status_code == 400
         finally:
             pf.stop()
+
+
+def test_4a_helm_upgrade_from_the_last_release_under_load(kube: Kube, cfg: Config, state: dict):
+    if cfg.previous_chart is None:
+        pytest.skip("E2E_PREVIOUS_CHART=none: this checkout was installed directly")
+    with LOG.step(f"4a. helm upgrade {cfg.previous_chart.name} -> this checkout under load: "
+                  "nothing lost, no request failed"):
+        before = inventory(cfg, state)
+        LOG.say(f"before: {describe_inventory(before)}")
+        with LoadGenerator(kube, state) as load:
+            started = time.monotonic()
+            helm_install(kube, cfg, cfg.chart)
+            wait_model_server_ready(kube, state)
+            took = time.monotonic() - started
+        LOG.say(f"helm upgrade --wait took {took:.0f}s")
+        # The servers' pods were replaced: the forwards went with them.
+        for key in ("mlflow_pf", "prefect_pf"):
+            state[key].start()
+        summary = summarize(load.rows, 0)
+        LOG.say(f"load during the upgrade: {summary['sent']} requests "
+                f"({summary['per_second']:.1f}/s), {summary['failed']} failed, versions "
+                f"{summary['versions']}")
+        state.setdefault("figures", {}).update(
+            upgrade_s=round(took), upgrade_requests=summary["sent"],
+            upgrade_failed=summary["failed"])
+        assert summary["sent"] > 50, summary
+        assert summary["failed"] == 0, summary["failures"]
+        # The served version survives the upgrade (the chart never renders SERVED_MODEL_URI).
+        assert summary["versions"] == {state["prod_version"]: summary["sent"]}, summary
+        assert served_version(kube, state) == state["prod_version"]
+        after = wait_until("MLflow and Prefect answering after the upgrade",
+                           lambda: inventory(cfg, state), 300, 5)
+        LOG.say(f"after: {describe_inventory(after)}")
+        assert_kept(before, after)
+        chart = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["labels"]
+        LOG.say(f"model server now from chart {chart.get('helm.sh/chart')}")
+        assert chart.get("helm.sh/chart") != f"model-server-{cfg.previous_chart.name}", chart
 
 
 PROMETHEUS_ALERTS = {

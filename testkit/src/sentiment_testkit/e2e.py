@@ -12,12 +12,14 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .paths import ROOT, RUN_DIR
 
@@ -37,6 +39,44 @@ def _tool(name: str) -> str:
     return found
 
 
+def _semver(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("-")[0].split("."))
+
+
+def _previous_release() -> Path | None:
+    """The newest packaged release in releases/ (E2E_PREVIOUS_CHART: another package, or `none`
+    to install this checkout directly)."""
+    chosen = os.environ.get("E2E_PREVIOUS_CHART")
+    if chosen is not None:
+        return None if chosen in ("", "none") else Path(chosen)
+    packages = sorted((ROOT / "releases").glob("sentiment-platform-*.tgz"), key=lambda p: _semver(
+        p.name.removeprefix("sentiment-platform-").removesuffix(".tgz")))
+    return packages[-1] if packages else None
+
+
+def sets_known_to(package: Path, sets: list[str]) -> list[str]:
+    """The `--set key=value`s whose key the packaged chart has (a release's values schema
+    refuses keys it does not know, such as a value added since)."""
+    with tarfile.open(package) as tar:
+        values = {m.name: yaml.safe_load(tar.extractfile(m).read()) or {}
+                  for m in tar.getmembers() if m.name.endswith("/values.yaml")}
+    umbrella = next(v for k, v in values.items() if k.count("/") == 1)
+    parts = {k.split("/")[2]: v for k, v in values.items() if k.count("/") == 3}
+
+    def has(tree: dict, path: list[str]) -> bool:
+        for key in path:
+            if not isinstance(tree, dict) or key not in tree:
+                return False
+            tree = tree[key]
+        return True
+
+    def known(key: str) -> bool:
+        head, *rest = key.split(".")
+        return has(umbrella, [head, *rest]) or (head in parts and has(parts[head], rest))
+
+    return [s for s in sets if known(s.split("=", 1)[0])]
+
+
 @dataclass
 class Config:
     release: str = os.environ.get("E2E_RELEASE", "sentiment")
@@ -52,6 +92,8 @@ class Config:
     sets: list[str] = field(default_factory=lambda: [
         "model-server.replicas=2", "model-server.predictionLog.flushSeconds=5"] + [
         v for v in os.environ.get("E2E_SET", "").split() if v])
+    # The last release, which step 1 installs and step 4a upgrades to this checkout.
+    previous_chart: Path | None = field(default_factory=_previous_release)
     install_timeout: int = int(os.environ.get("E2E_INSTALL_TIMEOUT", "1200"))
     flow_timeout: int = int(os.environ.get("E2E_FLOW_TIMEOUT", "1800"))
     deployment: str = os.environ.get("E2E_DEPLOYMENT", "train-sentiment/daily")
