@@ -40,6 +40,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- .Values.global.postgresql.auth.existingSecret | default (printf "%s-postgresql" .Release.Name) -}}
 {{- end -}}
 
+{{/* The database connection of the server, also used by the umbrella's pre-upgrade hook (its
+`prefect server database upgrade`), so both connect the same way. */}}
+{{- define "prefect-server.dbEnv" -}}
+- name: PREFECT_SERVER_DATABASE_DRIVER
+  value: postgresql+asyncpg
+- name: PREFECT_SERVER_DATABASE_HOST
+  value: {{ include "prefect-server.dbHost" . | quote }}
+- name: PREFECT_SERVER_DATABASE_PORT
+  value: {{ .Values.global.postgresql.port | quote }}
+- name: PREFECT_SERVER_DATABASE_NAME
+  value: {{ .Values.database.name | quote }}
+- name: PREFECT_SERVER_DATABASE_USER
+  value: {{ .Values.database.user | quote }}
+- name: PREFECT_SERVER_DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "prefect-server.dbSecret" . }}
+      key: {{ .Values.database.passwordKey }}
+{{- end -}}
+
 {{- define "prefect-server.authSecret" -}}
 {{- .Values.global.prefect.auth.existingSecret | default (printf "%s-prefect-auth" .Release.Name) -}}
 {{- end -}}
