@@ -50,9 +50,10 @@ def script(manifests: list[dict], configmap: str, key: str) -> str:
 
 
 def test_every_pod_runs_as_non_root(manifests):
-    # 5 Deployments, 1 StatefulSet, 2 hook Jobs, and Prometheus where it is on (kind values)
+    # 5 Deployments, 1 StatefulSet, 3 hook Jobs, and Prometheus where it is on (kind values); the
+    # backup CronJobs' pods: tests/charts/test_backup.py
     prometheus = [w for w in workloads(manifests) if w["metadata"]["name"] == f"{R}-prometheus"]
-    assert len(workloads(manifests)) == 8 + len(prometheus)
+    assert len(workloads(manifests)) == 9 + len(prometheus)
     for w in workloads(manifests):
         spec = pod_spec(w)
         psc = spec["securityContext"]
@@ -244,6 +245,8 @@ def test_each_client_of_the_store_holds_only_its_own_keys(manifests):
     the prediction log's write-only keys; flow runs the monitoring bucket's read-only keys."""
     expected = {f"{R}-objectstore": {"root-user", "root-password"},
                 f"{R}-objectstore-create-bucket": {"root-user", "root-password"},
+                # the pre-upgrade hook's backup step (admin Job, like the backup CronJob)
+                f"{R}-pre-upgrade": {"root-user", "root-password"},
                 f"{R}-mlflow": {"mlflow-access-key", "mlflow-secret-key"},
                 f"{R}-model-server": {"prediction-writer-access-key", "prediction-writer-secret-key"}}
     for w in workloads(manifests):
@@ -865,8 +868,9 @@ def test_a_changed_script_rolls_the_pods(helm, tmp_path):
         return {
             w["metadata"]["name"]: w["spec"]["template"]["metadata"]["annotations"]["checksum/scripts"]
             for w in workloads(out)
-            # MinIO itself runs no script; the secrets Job is a hook with its script beside it
-            if w["metadata"]["name"] not in (f"{R}-objectstore", f"{R}-generate-secrets")
+            # MinIO itself runs no script; the secrets and pre-upgrade Jobs are hooks with their
+            # scripts beside them (the backup scripts: tests/charts/test_backup.py)
+            if w["metadata"]["name"] not in (f"{R}-objectstore", f"{R}-generate-secrets", f"{R}-pre-upgrade")
         }
 
     before = checksums()

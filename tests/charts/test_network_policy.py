@@ -11,7 +11,8 @@ from sentiment_testkit.charts import base_job_template, docs, flow_run_jobs, ren
 
 R = "sentiment"
 PARTS = ["postgresql", "objectstore", "mlflow", "prefect-server", "prefect-worker", "trainer",
-         "model-server", "objectstore-create-bucket", "generate-secrets", "prometheus"]
+         "model-server", "objectstore-create-bucket", "generate-secrets", "prometheus",
+         "backup"]  # the backup, restore and pre-upgrade pods
 OUTSIDE = "a pod outside the release"
 PORTS = {"postgresql": 5432, "objectstore": 9000, "mlflow": 5000, "prefect-server": 4200,
          "model-server": 5001, "prometheus": 9090}
@@ -23,6 +24,7 @@ ALLOWED = {
     ("prefect-worker", "prefect-server"), ("trainer", "prefect-server"),
     (OUTSIDE, "model-server"),
     ("prometheus", "prefect-server"), ("prometheus", "model-server"),
+    ("backup", "postgresql"), ("backup", "objectstore"),
 }
 
 
