@@ -12,7 +12,7 @@ from sentiment_testkit.charts import CHART, PARTS, ROOT, part_values, pin
 
 pytestmark = pytest.mark.charts
 
-MK = [ROOT / "mk" / "tools.mk", ROOT / "mk" / "kind.mk"]
+MK = [ROOT / "mk" / "tools.mk", ROOT / "mk" / "kind.mk", ROOT / "mk" / "backup.mk"]
 TARGET = re.compile(r"^([a-zA-Z0-9_.-]+):(?!=)(.*)$", re.M)
 
 

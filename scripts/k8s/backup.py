@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Backup and restore of a Helm release of the platform on Kubernetes (make k8s-backup,
+make k8s-restore; docs/kubernetes.md, "Backups and restore").
+
+  backup.py [options] backup                  a Job from cronjob/<release>-backup, now
+  backup.py [options] restore [--backup NAME]  NAME: a folder of the backup bucket, or `latest`
+
+restore: scale MLflow, the Prefect server and the worker to 0 (the restore drops and re-creates
+their databases and refuses while anything is connected), run a Job from the suspended
+cronjob/<release>-restore with BACKUP=NAME, then scale them back and restart the model server
+(it loads the restored registry's production model). `kubectl create job --from` cannot set an
+environment variable, so the Job is created with --dry-run=client -o json, edited here and
+applied. If the restore fails after it began changing data, the servers stay stopped (started on
+half-restored databases they would create empty schemas): fix, run the restore again.
+
+Standard library only; every cluster call is a kubectl command, printed before it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+
+STOPPED = ("mlflow", "prefect-server", "prefect-worker")
+# Restore steps that change data; if one of them started, a failed restore changed something.
+CHANGING = ("artifacts", "databases")
+
+
+class Kubectl:
+    def __init__(self, command: str, namespace: str):
+        self.base = [*shlex.split(command), "-n", namespace]
+
+    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        print("$ kubectl", " ".join(args), flush=True)
+        proc = subprocess.run([*self.base, *args], input=stdin, capture_output=True, text=True, check=False)
+        if check and proc.returncode:
+            sys.exit(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc.stdout
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args, "-o", "json"))
+
+
+def wait_job(kubectl: Kubectl, name: str, timeout: float) -> bool:
+    """True when the Job completed, False when it failed; its log tail is printed either way."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while state is None:
+        conditions = kubectl.json("get", "job", name).get("status", {}).get("conditions", [])
+        for c in conditions:
+            if c["status"] == "True" and c["type"] in ("Complete", "Failed"):
+                state = c["type"]
+        if state is None:
+            if time.monotonic() > deadline:
+                state = "timed out"
+                break
+            time.sleep(5)
+    print(f"--- job {name}: {state}; log (all steps, last lines) ---", flush=True)
+    print(kubectl("logs", f"job/{name}", "--all-containers", "--prefix", "--tail=40", check=False))
+    return state == "Complete"
+
+
+def backup(kubectl: Kubectl, release: str, timeout: float) -> int:
+    name = f"{release}-backup-manual-{int(time.time())}"
+    kubectl("create", "job", f"--from=cronjob/{release}-backup", name)
+    return 0 if wait_job(kubectl, name, timeout) else 1
+
+
+def restore_job(kubectl: Kubectl, release: str, backup_name: str) -> str:
+    name = f"{release}-restore-{int(time.time())}"
+    job = kubectl.json("create", "job", f"--from=cronjob/{release}-restore", name, "--dry-run=client")
+    spec = job["spec"]["template"]["spec"]
+    fetch = next(c for c in spec["initContainers"] if c["name"] == "fetch")
+    env = [e for e in fetch.get("env", []) if e["name"] != "BACKUP"]
+    fetch["env"] = [*env, {"name": "BACKUP", "value": backup_name}]
+    kubectl("create", "-f", "-", stdin=json.dumps(job))
+    return name
+
+
+def changed_anything(kubectl: Kubectl, job: str) -> bool:
+    pods = kubectl.json("get", "pods", "-l", f"job-name={job}")["items"]
+    for pod in pods:
+        status = pod.get("status", {})
+        for c in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
+            if c["name"] in CHANGING and (
+                "running" in c.get("state", {}) or "terminated" in c.get("state", {})
+            ):
+                return True
+    return False
+
+
+def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float) -> int:
+    replicas = {}
+    for part in STOPPED:
+        deploy = kubectl.json("get", "deployment", f"{release}-{part}")
+        replicas[part] = max(1, deploy["spec"].get("replicas", 1))
+    print(f"stopping {', '.join(STOPPED)} (replicas to restore: {replicas})", flush=True)
+    for part in STOPPED:
+        kubectl("scale", "deployment", f"{release}-{part}", "--replicas=0")
+    kubectl(
+        "wait",
+        "--for=delete",
+        "pod",
+        "--timeout=300s",
+        "-l",
+        f"app.kubernetes.io/instance={release},app.kubernetes.io/name in ({','.join(STOPPED)})",
+    )
+    job = restore_job(kubectl, release, backup_name)
+    ok = wait_job(kubectl, job, timeout)
+    if not ok and changed_anything(kubectl, job):
+        print(
+            f"restore {job} failed after it began changing data: {', '.join(STOPPED)} stay stopped.\n"
+            "Fix the cause (log above) and run the restore again; to start them anyway:\n"
+            + "\n".join(
+                f"  kubectl -n <ns> scale deployment {release}-{p} --replicas={n}"
+                for p, n in replicas.items()
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    print("starting them again" + ("" if ok else " (the restore changed nothing)"), flush=True)
+    for part, n in replicas.items():
+        kubectl("scale", "deployment", f"{release}-{part}", f"--replicas={n}")
+    for part in STOPPED:
+        kubectl("rollout", "status", f"deployment/{release}-{part}", "--timeout=600s")
+    if ok:
+        # The model server keeps serving what it loaded; a rolling restart loads the restored
+        # registry's production model (absent: the part is off).
+        if kubectl("get", "deployment", f"{release}-model-server", "--ignore-not-found", "-o", "name"):
+            kubectl("rollout", "restart", f"deployment/{release}-model-server")
+            kubectl("rollout", "status", f"deployment/{release}-model-server", "--timeout=600s")
+        print(f"restored backup {backup_name} into release {release}", flush=True)
+    return 0 if ok else 1
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kubectl", default="kubectl", help="kubectl command (with --context etc.)")
+    parser.add_argument("--namespace", default="sentiment")
+    parser.add_argument("--release", default="sentiment")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the Job")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("backup")
+    r = sub.add_parser("restore")
+    r.add_argument("--backup", default="latest", help="backup name (its folder) or latest")
+    args = parser.parse_args(argv)
+    kubectl = Kubectl(args.kubectl, args.namespace)
+    if args.command == "backup":
+        return backup(kubectl, args.release, args.timeout)
+    return restore(kubectl, args.release, args.backup or "latest", args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,105 @@
+"""scripts/k8s/backup.py (make k8s-backup / k8s-restore) against a fake kubectl that records
+its calls: the order of the restore (stop, Job with BACKUP set, start, model-server restart),
+and what happens when the restore Job fails before or after it began changing data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "k8s" / "backup.py"
+
+# Answers the calls backup.py makes; $FAKE_STATE: the Job's final condition and which restore
+# step had started when it ended.
+FAKE = r"""
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\n")
+    if "-f" in args:
+        log.write(json.dumps({"stdin": json.load(sys.stdin)}) + "\n")
+state = json.loads(os.environ["FAKE_STATE"])
+if args[2:4] == ["get", "deployment"] and "-o" in args and "json" in args:
+    print(json.dumps({"spec": {"replicas": 1}}))
+elif args[2:4] == ["get", "deployment"]:
+    print("deployment.apps/sentiment-model-server")
+elif args[2:4] == ["create", "job"] and "--dry-run=client" in args:
+    print(json.dumps({"kind": "Job", "spec": {"template": {"spec": {"initContainers": [
+        {"name": "fetch", "env": [{"name": "BACKUP", "value": "latest"}, {"name": "KEEP", "value": "7"}]},
+        {"name": "verify"}], "containers": [{"name": "databases"}]}}}}))
+elif args[2:4] == ["get", "job"]:
+    print(json.dumps({"status": {"conditions": [{"type": state["job"], "status": "True"}]}}))
+elif args[2:4] == ["get", "pods"]:
+    print(json.dumps({"items": [{"status": {"initContainerStatuses": [
+        {"name": n, "state": {"terminated": {}}} for n in state["started"]]}}]}))
+"""
+
+
+@pytest.fixture
+def run(tmp_path):
+    fake = tmp_path / "kubectl.py"
+    fake.write_text(FAKE)
+    log = tmp_path / "calls.jsonl"
+
+    def go(*args: str, job: str = "Complete", started: tuple = ()) -> tuple[int, list, str]:
+        env = os.environ | {"FAKE_LOG": str(log), "FAKE_STATE": json.dumps({"job": job, "started": started})}
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--kubectl", f"{sys.executable} {fake}", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        log.unlink(missing_ok=True)
+        return proc.returncode, calls, proc.stdout + proc.stderr
+
+    return go
+
+
+def _verbs(calls: list) -> list[str]:
+    return [" ".join(c[2:5]) for c in calls if isinstance(c, list)]
+
+
+def test_backup_creates_a_job_from_the_cronjob_and_waits(run):
+    code, calls, out = run("backup")
+    assert code == 0, out
+    assert calls[0][:2] == ["-n", "sentiment"]
+    assert calls[0][2:4] == ["create", "job"] and "--from=cronjob/sentiment-backup" in calls[0]
+    assert any(c[2:3] == ["logs"] for c in calls)
+    assert run("backup", job="Failed")[0] == 1
+
+
+def test_restore_stops_runs_with_backup_set_and_starts_again(run):
+    code, calls, out = run("restore", "--backup", "20261201T031700Z")
+    assert code == 0, out
+    argvs = [c for c in calls if isinstance(c, list)]
+    verbs = _verbs(argvs)
+    scale_down = [i for i, c in enumerate(argvs) if c[2:4] == ["scale", "deployment"] and "--replicas=0" in c]
+    create = verbs.index("create -f -")
+    scale_up = [i for i, c in enumerate(argvs) if c[2:4] == ["scale", "deployment"] and "--replicas=1" in c]
+    assert len(scale_down) == 3 and len(scale_up) == 3
+    assert max(scale_down) < verbs.index("wait --for=delete pod") < create < min(scale_up)
+    job = next(c["stdin"] for c in calls if isinstance(c, dict))
+    fetch = job["spec"]["template"]["spec"]["initContainers"][0]
+    assert {e["name"]: e["value"] for e in fetch["env"]} == {"BACKUP": "20261201T031700Z", "KEEP": "7"}
+    assert "rollout restart deployment/sentiment-model-server" in verbs
+
+
+def test_a_refused_restore_starts_the_servers_again(run):
+    code, calls, out = run("restore", job="Failed", started=("fetch", "verify"))
+    assert code == 1
+    assert sum("--replicas=1" in c for c in calls if isinstance(c, list)) == 3
+    assert "rollout restart deployment/sentiment-model-server" not in _verbs(calls)
+
+
+def test_a_restore_that_failed_midway_leaves_the_servers_stopped(run):
+    code, calls, out = run("restore", job="Failed", started=("fetch", "verify", "artifacts"))
+    assert code == 1 and "stay stopped" in out
+    assert not any("--replicas=1" in c for c in calls if isinstance(c, list))
