@@ -884,6 +884,16 @@ def test_a_changed_script_rolls_the_pods(helm, tmp_path):
         before = after
 
 
+def test_prefect_server_rolls_without_downtime_and_keeps_no_volume(manifests):
+    """RollingUpdate is safe: the state is in PostgreSQL (a ReadWriteOnce claim would need
+    Recreate) and the pre-upgrade hook migrates before the new pod starts."""
+    deploy = find(manifests, "Deployment", f"{R}-prefect-server")
+    assert deploy["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    volumes = deploy["spec"]["template"]["spec"]["volumes"]
+    assert not [v for v in volumes if "persistentVolumeClaim" in v]
+
+
 # --- kind --------------------------------------------------------------------------------------
 
 
