@@ -101,14 +101,15 @@ def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float) ->
     print(f"stopping {', '.join(STOPPED)} (replicas to restore: {replicas})", flush=True)
     for part in STOPPED:
         kubectl("scale", "deployment", f"{release}-{part}", "--replicas=0")
-    kubectl(
-        "wait",
-        "--for=delete",
-        "pod",
-        "--timeout=300s",
-        "-l",
-        f"app.kubernetes.io/instance={release},app.kubernetes.io/name in ({','.join(STOPPED)})",
-    )
+    # Until their pods are gone (`kubectl wait --for=delete` fails when none match).
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/name in ({','.join(STOPPED)})"
+    deadline = time.monotonic() + 300
+    while kubectl("get", "pods", "-l", selector, "-o", "name").strip():
+        if time.monotonic() > deadline:
+            sys.exit(
+                f"their pods are still there after 300 s; start them again with kubectl scale ({replicas})"
+            )
+        time.sleep(3)
     job = restore_job(kubectl, release, backup_name)
     ok = wait_job(kubectl, job, timeout)
     if not ok and changed_anything(kubectl, job):
