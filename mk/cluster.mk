@@ -49,6 +49,10 @@ cluster-verify-netpol: ## Check with real pod traffic that NetworkPolicies are e
 cluster-load-images: ## Copy docker images (E2E_IMAGES) into the local cluster's containerd
 	RUN_DIR=$(RUN_DIR) $(CLUSTER_DIR)/load-images.sh $(E2E_IMAGES)
 
+.PHONY: stand-in-binaries
+stand-in-binaries: ## Build only the MinIO and mc binaries into .cache/stand-ins/bin (Go module proxy; the backup tests run them)
+	$(ROOT)/images/stand-ins/build.sh binaries
+
 .PHONY: stand-in-images
 stand-in-images: ## Build the PostgreSQL, MinIO, mc and Prometheus stand-in images (Debian + Go module proxy)
 	$(ROOT)/images/stand-ins/build.sh

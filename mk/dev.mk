@@ -3,7 +3,7 @@
 PYTEST_ARGS ?=
 
 .PHONY: test
-test: venv ## Run the test suite: unit, integration, serving, charts, images (starts the servers it needs)
+test: venv stand-in-binaries ## Run the test suite: unit, integration, serving, charts, images (starts the servers it needs)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -7,6 +7,7 @@
 #                             has no Kubernetes service discovery)
 # All FROM the debootstrapped base (scripts/docker/base-image.sh -> sentiment-base:bookworm).
 #   build.sh [postgres|minio|mc|prometheus ...]   (default: all four)
+#   build.sh binaries   only the minio and mc binaries, into .cache/stand-ins/bin (no Docker)
 # Env: BASE_IMAGE (sentiment-base:bookworm), DOCKER (docker), GO_P (go build -p, 2).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,8 +24,6 @@ dbuild() {
     printf '%s\n' "$out" | tail -n 40 >&2; return 1
   fi
 }
-
-"$ROOT/scripts/docker/base-image.sh"
 
 build_postgres() {
   log "building $POSTGRES_IMAGE"
@@ -68,7 +67,10 @@ build_prometheus() {
 
 build_minio() { go_bin minio "$MINIO_MODULE" "$MINIO_VERSION"; docker_build minio "$MINIO_IMAGE"; }
 build_mc() { go_bin mc "$MC_MODULE" "$MC_VERSION"; docker_build mc "$MC_IMAGE"; }
+# The two binaries alone (no Docker): the backup scripts' integration test runs them on the host.
+build_binaries() { go_bin minio "$MINIO_MODULE" "$MINIO_VERSION"; go_bin mc "$MC_MODULE" "$MC_VERSION"; }
 
 targets=("$@"); ((${#targets[@]})) || targets=(postgres minio mc prometheus)
+[[ "${targets[*]}" == binaries ]] || "$ROOT/scripts/docker/base-image.sh"
 for t in "${targets[@]}"; do "build_$t"; done
 log "done: ${targets[*]}"

@@ -22,6 +22,9 @@ skipped, except the uninstall, which always runs (unless E2E_KEEP=1).
   10. a version that cannot load is promoted (the promote-sentiment flow) under load: the rollout
       fails, everything is reverted, nothing stops answering, the flow run fails with the cause
   11. a rotated password takes effect at the next restart (the old one gets 401)
+ 11b. an upgrade Kubernetes cannot apply (PostgreSQL's volume size) is refused
+ 11c. a backup, then PostgreSQL's volume and pod deleted, then a restore: the same data and
+      the same version served
   12. `helm template | kubectl apply` installs a second platform: Ready, Secrets generated once
   13. helm uninstall leaves nothing running
 
@@ -489,6 +492,46 @@ def assert_kept(before: dict, after: dict) -> None:
     assert not lost, f"flow runs lost or changed: {lost}"
 
 
+BACKUP_BUCKET = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
+    "backup"]["bucket"]
+
+
+def backups(kube: Kube, cfg: Config) -> dict[str, dict]:
+    """The complete backups in the backup bucket: {name: manifest}, read with the object store's
+    root keys like the backup Jobs."""
+    import boto3
+
+    s3_pf = PortForward(kube, service_for(kube, 9000, "objectstore")["metadata"]["name"], 9000)
+    try:
+        s3 = boto3.client("s3", endpoint_url=s3_pf.url, region_name="us-east-1",
+                          aws_access_key_id=secret_value(kube, f"{cfg.release}-objectstore", "root-user"),
+                          aws_secret_access_key=secret_value(kube, f"{cfg.release}-objectstore",
+                                                             "root-password"))
+        found = {}
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BACKUP_BUCKET, Delimiter="/")
+        for prefix in [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]:
+            try:
+                body = s3.get_object(Bucket=BACKUP_BUCKET, Key=prefix + "manifest.json")["Body"]
+            except s3.exceptions.NoSuchKey:
+                continue
+            found[prefix.rstrip("/")] = json.loads(body.read())
+        return found
+    finally:
+        s3_pf.stop()
+
+
+def backup_script(kube: Kube, cfg: Config, *args: str) -> tuple[float, str]:
+    """scripts/k8s/backup.py (what `make k8s-backup` and `make k8s-restore` run): seconds, log."""
+    started = time.monotonic()
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "k8s" / "backup.py"), "--kubectl",
+                          kube.kubectl, "--namespace", cfg.namespace, "--release", cfg.release,
+                          "--timeout", "900", *args],
+                         capture_output=True, text=True, timeout=1800, check=False)
+    took = time.monotonic() - started
+    assert res.returncode == 0, f"backup.py {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}"
+    return took, res.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # the steps
 
@@ -734,6 +777,10 @@ def test_4a_helm_upgrade_from_the_last_release_under_load(kube: Kube, cfg: Confi
                            lambda: inventory(cfg, state), 300, 5)
         LOG.say(f"after: {describe_inventory(after)}")
         assert_kept(before, after)
+        # The pre-upgrade hook backed up both databases and the artifacts before migrating.
+        hooked = {k: v for k, v in backups(kube, cfg).items() if k.endswith("-pre-upgrade")}
+        LOG.say(f"pre-upgrade backups: {hooked}")
+        assert len(hooked) == 1, hooked
         chart = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["labels"]
         LOG.say(f"model server now from chart {chart.get('helm.sh/chart')}")
         assert chart.get("helm.sh/chart") != f"model-server-{cfg.previous_chart.name}", chart
@@ -1080,7 +1127,7 @@ def test_7_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, sta
         LOG.say(f"promotion under load: {load_summary['sent']} requests "
                 f"({load_summary['per_second']:.0f}/s), {load_summary['failed']} failed; answers by "
                 f"version {load_summary['versions']}; rollout: {tags['rollout_reason']}")
-        state["figures"] = {"promotion": load_summary | {"rollout": tags["rollout_reason"]}}
+        state.setdefault("figures", {})["promotion"] = load_summary | {"rollout": tags["rollout_reason"]}
         assert load_summary["failed"] == 0, f"failed requests: {load_summary['failures']}"
         assert load_summary["n_after"] > 0 and load_summary["after"] == {new}, load_summary
         state["prod_version"], state["v1"], state["v2"] = new, state["prod_version"], new
@@ -1223,6 +1270,45 @@ def test_11b_an_upgrade_kubernetes_cannot_apply_is_refused_before_anything_chang
         assert (after["revision"], after["status"]) == (before["revision"], "deployed"), after
 
 
+def test_11c_a_lost_database_comes_back_from_the_last_backup(kube: Kube, cfg: Config, state: dict):
+    with LOG.step("11c. make k8s-backup; PostgreSQL's volume and pod deleted; make k8s-restore: "
+                  "the same runs, versions, aliases, deployments; the same version served"):
+        before = inventory(cfg, state)
+        backup_s, out = backup_script(kube, cfg, "backup")
+        LOG.say(f"backup in {backup_s:.0f}s:\n" + "\n".join(
+            line for line in out.splitlines() if "[store]" in line or "[db]" in line))
+        newest = max(backups(kube, cfg).items())
+        LOG.say(f"newest backup {newest[0]}: {json.dumps(newest[1])[:400]}")
+
+        r, claim = cfg.release, f"data-{cfg.release}-postgresql-0"
+        lost = kube.json("get", "pvc", claim)["metadata"]["uid"]
+        kube.run("delete", "pvc", claim, "--wait=false")
+        kube.run("delete", "pod", f"{r}-postgresql-0", "--wait=true", timeout=300)
+        kube.run("rollout", "status", f"statefulset/{r}-postgresql", "--timeout=600s", timeout=630)
+        pvc = kube.json("get", "pvc", claim)
+        LOG.say(f"PostgreSQL back on a new, empty volume {pvc['spec'].get('volumeName')}")
+        assert pvc["metadata"]["uid"] != lost
+
+        restore_s, out = backup_script(kube, cfg, "restore")
+        LOG.say(f"restore (servers stopped, restored, started, model server restarted) in "
+                f"{restore_s:.0f}s:\n" + "\n".join(
+                    line for line in out.splitlines() if "[store]" in line or "[db]" in line
+                    or line.startswith("restored")))
+        for key in ("mlflow_pf", "prefect_pf"):
+            state[key].start()
+        after = wait_until("MLflow and Prefect answering after the restore",
+                           lambda: inventory(cfg, state), 300, 5)
+        LOG.say(f"after the restore: {describe_inventory(after)}")
+        assert_kept(before, after)
+        wait_model_server_ready(kube, state)
+        answer = request_in_cluster(kube, state, {"inputs": REVIEWS[:1]})
+        assert answer["status"] == 200 and answer["version"] == state["prod_version"], answer
+        state.setdefault("figures", {}).update(
+            backup_s=round(backup_s), restore_s=round(restore_s),
+            dump_bytes=sum(int(v["bytes"]) for v in newest[1]["databases"].values()),
+            artifact_objects=newest[1]["artifacts"]["objects"])
+
+
 def test_12_an_install_with_helm_template_and_kubectl_apply_works(kube: Kube, cfg: Config, state: dict):
     with LOG.step("12. GitOps-style install: helm template | kubectl apply, no secret values"):
         ns = f"{cfg.namespace}-gitops"
@@ -1273,6 +1359,7 @@ def test_12_an_install_with_helm_template_and_kubectl_apply_works(kube: Kube, cf
 
 @pytest.mark.always
 def test_13_helm_uninstall_leaves_nothing_running(kube: Kube, cfg: Config, state: dict):
+    LOG.say(f"figures: {json.dumps(state.get('figures', {}), default=str)}")
     for key in ("prefect_pf", "mlflow_pf"):
         if state.get(key):
             state[key].stop()

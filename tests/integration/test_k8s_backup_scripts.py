@@ -8,8 +8,10 @@ dump is refused before anything changes; a named backup without a manifest is re
 restore refuses while a client is connected; retention keeps the newest `KEEP` complete backups
 and deletes the incomplete ones older than the new one.
 
-Needs root (postgres runs as nobody), PostgreSQL's server binaries and the minio/mc binaries
-(MINIO_BIN/MC_BIN, or .cache/stand-ins/ from `make stand-in-images`)."""
+Needs root (postgres runs as nobody), PostgreSQL's server binaries (Debian's postgresql-15,
+which .ci/run installs) and the minio/mc binaries (MINIO_BIN/MC_BIN, or .cache/stand-ins/bin/
+from `make stand-in-binaries`, which `make test` runs first). A missing one fails the test with
+what to do: a skip would hide that the scripts were never run."""
 
 from __future__ import annotations
 
@@ -29,23 +31,31 @@ FILES = ROOT / "charts" / "sentiment-platform" / "files"
 DATABASES = "mlflow prefect"
 
 
-def _bin(env: str, name: str, cached: str) -> str | None:
-    for candidate in (os.environ.get(env), shutil.which(name), str(ROOT / ".cache" / "stand-ins" / cached)):
+def _bin(env: str, name: str) -> str | None:
+    cached = ROOT / ".cache" / "stand-ins" / "bin" / name
+    for candidate in (os.environ.get(env), shutil.which(name), str(cached)):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
 
 
 PG_BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
-MINIO = _bin("MINIO_BIN", "minio", "minio-context/minio")
-MC = _bin("MC_BIN", "mc", "mc-context/mc")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not (PG_BIN and MINIO and MC and os.geteuid() == 0 and shutil.which("setpriv")),
-        reason="needs root, PostgreSQL server binaries and minio/mc (MINIO_BIN, MC_BIN)",
-    ),
-]
+MINIO = _bin("MINIO_BIN", "minio")
+MC = _bin("MC_BIN", "mc")
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prerequisites():
+    missing = [what for what, ok in (
+        ("root (postgres runs as nobody through setpriv)", os.geteuid() == 0 and shutil.which("setpriv")),
+        ("PostgreSQL's server binaries: apt-get install postgresql-15", PG_BIN and
+         os.access(f"{PG_BIN}/initdb", os.X_OK)),
+        ("minio: make stand-in-binaries (or MINIO_BIN)", MINIO),
+        ("mc: make stand-in-binaries (or MC_BIN)", MC),
+    ) if not ok]
+    if missing:
+        pytest.fail("cannot run the backup scripts for real; missing: " + "; ".join(missing))
 
 
 @pytest.fixture(scope="module")
