@@ -35,18 +35,35 @@ def test_predicts_labels_with_probabilities(model_server):
         assert sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-4)
 
 
+SHAPES = '"inputs", "dataframe_records", "dataframe_split" or "instances"'
 BAD_BODIES = [
     ('{"inputs": [null]}', "'text' is null"),
     ('{"inputs": [42]}', "must be a string, got int"),
     ('{"inputs": [""]}', "'text' is empty"),
-    ('{"inputs": [{"title": "only a title"}]}', "'text' is null"),
+    ('{"inputs": [{"title": "only a title"}]}', "review 0: 'text' is missing"),
     ('{"inputs": []}', "no reviews"),
-    ('{"inputs": "a bare string"}', "Expected list"),
-    ('{"reviews": ["wrong key"]}', "'inputs' key"),
-    ('{"dataframe_records": [{"text": "old format"}]}', "'inputs' key"),
+    ('{"inputs": "a bare string"}', '"inputs" must be a list, got str'),
+    ('{"reviews": ["wrong key"]}', SHAPES),
+    ('{"inputs": ["a"], "instances": ["b"]}', SHAPES),
+    ('{"messages": [{"role": "user", "content": "hi"}]}', SHAPES),
     ("not json at all", "valid JSON"),
-    ("[1, 2]", "JSON dictionary"),
+    ("[1, 2]", "must be a JSON object"),
     ("", "valid JSON"),
+    # Each shape with the wrong types or a missing column.
+    ('{"instances": {"text": ["a"]}}', '"instances" must be a list, got dict'),
+    ('{"instances": [["nested"]]}', "review 0: 'text' must be a string, got list"),
+    ('{"dataframe_records": {"text": ["a"]}}', '"dataframe_records" must be a list, got dict'),
+    ('{"dataframe_records": ["a string"]}', '"dataframe_records" row 0 must be an object'),
+    ('{"dataframe_records": [{"text": "ok"}, {"review": "no text"}]}', "review 1: 'text' is missing"),
+    ('{"dataframe_records": [{"text": "ok", "title": 5}]}', "review 0: 'title' must be a string"),
+    ('{"dataframe_split": [["a"]]}', '"dataframe_split" must be an object with "columns" and "data"'),
+    ('{"dataframe_split": {"columns": ["title"], "data": [["a"]]}}', "has no 'text' column"),
+    ('{"dataframe_split": {"columns": ["text"], "data": [["a", "b"]]}}', "row 0 must be a list of 1"),
+    ('{"dataframe_split": {"columns": ["text"], "data": [[null]]}}', "review 0: 'text' is null"),
+    ('{"dataframe_split": {"columns": ["text"], "data": "a"}}', '"data" must be a list, got str'),
+    # Bodies json.loads takes wrongly or fails on.
+    ('{"inputs": [' + "7" * 5_000 + "]}", "a number in the body has 5,000 digits"),
+    ('{"inputs": ["a"], "inputs": ["b"]}', 'duplicate key "inputs"'),
 ]
 
 
@@ -56,6 +73,64 @@ def test_bad_bodies_get_a_clean_400(model_server, body, reason):
     assert response.status_code == 400, response.text
     assert reason in response.json()["message"]
     assert "Traceback" not in response.text and "stack_trace" not in response.text
+
+
+# One request per shape, each with a plain review, a review with a title and an extra field or
+# column (ignored): the answers are the same whichever shape carried them.
+SHAPED = {
+    "inputs": {"inputs": ["Loved it, great shuttle",
+                          {"title": "Worthless", "text": "Feathers broke in one game", "x": 1}]},
+    "instances": {"instances": ["Loved it, great shuttle",
+                                {"title": "Worthless", "text": "Feathers broke in one game"}]},
+    "dataframe_records": {"dataframe_records": [
+        {"text": "Loved it, great shuttle"},
+        {"title": "Worthless", "text": "Feathers broke in one game", "rating": 1}]},
+    "dataframe_split": {"dataframe_split": {
+        "index": [10, 11], "columns": ["rating", "title", "text"],
+        "data": [[5, None, "Loved it, great shuttle"],
+                 [1, "Worthless", "Feathers broke in one game"]]},
+        "params": {"ignored": True}},
+}
+
+
+def test_every_request_shape_gets_the_same_answers(model_server):
+    answers = {}
+    for shape, body in SHAPED.items():
+        response = post(model_server, body)
+        assert response.status_code == 200, (shape, response.text)
+        answers[shape] = response.json()["predictions"]
+    assert [p["label"] for p in answers["inputs"]] == ["Positive", "Negative"]
+    for shape, predictions in answers.items():
+        assert predictions == answers["inputs"], shape
+
+
+@pytest.mark.parametrize("shape", list(SHAPED))
+def test_a_review_with_no_letters_is_a_400_naming_the_row_in_every_shape(model_server, shape):
+    letterless = {
+        "inputs": {"inputs": ["good", "\u200b\u200b"]},
+        "instances": {"instances": ["good", {"text": "!!! ..."}]},
+        "dataframe_records": {"dataframe_records": [{"text": "good"}, {"text": " \u200b "}]},
+        "dataframe_split": {"dataframe_split": {"columns": ["text"], "data": [["good"], ["?!"]]}},
+    }[shape]
+    response = post(model_server, letterless)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == ("review 1: 'text' has no letters, digits or emoji (only "
+                                          "whitespace, punctuation or invisible characters)")
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_the_review_bound_holds_for_every_shape(model_server):
+    for body in ({"instances": ["ok"] * 10_001},
+                 {"dataframe_records": [{"text": "ok"}] * 10_001},
+                 {"dataframe_split": {"columns": ["text"], "data": [["ok"]] * 10_001}}):
+        response = post(model_server, body)
+        assert response.status_code == 400
+        assert "send at most 10000 per request" in response.json()["message"]
+
+
+def test_a_byte_order_mark_before_the_json_is_skipped(model_server):
+    response = post(model_server, b'\xef\xbb\xbf{"inputs": ["good"]}')
+    assert response.status_code == 200, response.text
 
 
 def test_wrong_content_type_is_415_without_a_trace(model_server):

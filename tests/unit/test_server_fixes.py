@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,7 @@ def test_install_wraps_each_function_once():
     server_fixes.install()
     assert scoring_server.invocations is invocations and invocations.patched
     assert scoring_server.predictions_to_json is to_json and to_json.patched
+    assert scoring_server._parse_json_data is server_fixes.parse_json_body
 
 
 def test_guarded_invocations_answer_bad_requests_without_a_trace():
@@ -96,3 +98,48 @@ def test_the_next_app_built_names_the_model_version_on_every_response():
         assert "x-model-version" not in TestClient(original()).get("/").headers
     finally:
         fastapi.FastAPI = original
+
+
+@pytest.mark.parametrize("body,reason", [
+    (b"\xff\xfe{}", "the body is not valid UTF-8 (byte 0)"),
+    (b"", "the body is not valid JSON"),
+    (b'{"inputs": [' + b"1" * 5_000 + b"]}", "a number in the body has 5,000 digits"),
+    (b'{"inputs": [-' + b"9" * 50_000 + b"]}", "has 50,000 digits"),
+    (b'{"inputs": ["a"], "inputs": ["b"]}', 'duplicate key "inputs"'),
+    (b'{"inputs": [{"text": "a", "text": "b"}]}', 'duplicate key "text"'),
+    (b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+])
+def test_bodies_json_loads_gets_wrong_are_one_line_400s(body, reason):
+    from mlflow.pyfunc.scoring_server import MlflowInvalidInputException
+
+    with pytest.raises(MlflowInvalidInputException) as err:
+        server_fixes.parse_json_body(body)
+    assert reason in err.value.message and "\n" not in err.value.message
+    assert err.value.get_http_status_code() == 400
+
+
+def test_json_the_body_parser_takes_as_is():
+    assert server_fixes.decode_json(b'\xef\xbb\xbf{"inputs": ["a"]}') == {"inputs": ["a"]}  # BOM
+    assert server_fixes.decode_json('{"inputs": [1e999, 12]}') == {"inputs": [float("inf"), 12]}
+    assert server_fixes.decode_json(b'{"inputs": ["\\ud800"]}') == {"inputs": ["\ud800"]}
+    assert server_fixes.decode_json(b'{"a": {"b": 1}, "b": {"b": 2}}') == {"a": {"b": 1}, "b": {"b": 2}}
+
+
+def test_every_request_shape_reaches_the_model_as_the_same_list():
+    records = [{"text": "good"}, {"title": "Awful", "text": "broke"}]
+    for body in ({"inputs": records}, {"instances": records}, {"dataframe_records": records},
+                 {"dataframe_split": {"columns": ["text", "title"],
+                                      "data": [["good", None], ["broke", "Awful"]]}}):
+        parsed = server_fixes.parse_json_body(json.dumps({**body, "params": {"k": 1}}).encode())
+        assert [r["text"] for r in parsed.data] == ["good", "broke"]
+        assert parsed.params == {"k": 1} and parsed.is_unified_llm_input is False
+
+
+def test_a_wrong_shape_is_a_400_with_the_accepted_keys():
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException) as err:
+        server_fixes.parse_json_body(b'{"messages": ["hi"]}')
+    assert err.value.get_http_status_code() == 400
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert '"inputs", "dataframe_records", "dataframe_split" or "instances"' in err.value.message

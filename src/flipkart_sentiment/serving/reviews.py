@@ -6,6 +6,8 @@ Pure Python (no MLflow): the pyfunc turns ``InvalidReviews`` into the scoring se
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -18,19 +20,41 @@ MAX_TEXT_CHARS = 20_000
 MAX_REVIEWS = 10_000
 MAX_REPORTED_PROBLEMS = 3
 
+# The request shapes of MLflow's scoring protocol; a body carries exactly one of them.
+SHAPES = ("inputs", "dataframe_records", "dataframe_split", "instances")
+FORMATS_HINT = ('send a JSON object with exactly one of "inputs", "dataframe_records", '
+                '"dataframe_split" or "instances" (and optionally "params")')
+# A field that a record does not have (as opposed to one sent as null).
+MISSING = object()
+# A letter or digit of any script (\w without the underscore).
+_ALNUM = re.compile(r"[^\W_]")
+
 
 class InvalidReviews(ValueError):
     """Request rows that cannot be scored; the message lists the first few problems."""
 
 
 def _describe(value: object) -> str:
+    if value is MISSING:
+        return "missing"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "null"
     return type(value).__name__
 
 
+def has_content(text: str) -> bool:
+    """True if ``text`` has a letter or digit (any script) or a symbol such as an emoji; False
+    for only whitespace, punctuation, zero-width or other invisible characters (U+200B, U+FEFF,
+    lone surrogates): the model finds no feature in those and would answer its prior alone."""
+    if _ALNUM.search(text):
+        return True
+    return any(unicodedata.category(c) == "So" for c in text)
+
+
 def _check_field(value: object, field: str, row: int, required: bool) -> tuple[str, str | None]:
     """Return (clean value, problem or None)."""
+    if value is MISSING:
+        return "", (f"review {row}: '{field}' is missing" if required else None)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "", (f"review {row}: '{field}' is null" if required else None)
     if not isinstance(value, str):
@@ -39,6 +63,9 @@ def _check_field(value: object, field: str, row: int, required: bool) -> tuple[s
         return "", f"review {row}: '{field}' is empty"
     if len(value) > MAX_TEXT_CHARS:
         return "", f"review {row}: '{field}' is longer than {MAX_TEXT_CHARS} characters"
+    if required and not has_content(value):
+        return "", (f"review {row}: '{field}' has no letters, digits or emoji (only whitespace, "
+                    "punctuation or invisible characters)")
     return value, None
 
 
@@ -62,8 +89,8 @@ def _fields(model_input: object) -> tuple[list, list]:
         texts, titles = [], []
         for item in model_input:
             if isinstance(item, dict):
-                texts.append(item.get("text"))
-                titles.append(item.get("title"))
+                texts.append(item.get("text", MISSING))
+                titles.append(item.get("title", MISSING))
             else:
                 texts.append(item)
                 titles.append(None)
@@ -88,15 +115,104 @@ def _fields(model_input: object) -> tuple[list, list]:
     raise InvalidReviews(f"unsupported input type {type(model_input).__name__}")
 
 
+def _check_count(count: int, max_reviews: int | None) -> None:
+    if max_reviews is not None and count > max_reviews:
+        raise InvalidReviews(f"the request has {count} reviews; send at most {max_reviews} "
+                             "per request")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _names(names: list, shown: int = 8) -> str:
+    """A short, one-line list of (possibly long or odd) names sent by a client."""
+    more = ", ..." if len(names) > shown else ""
+    return "[" + ", ".join(_short(n, 30) for n in names[:shown]) + more + "]"
+
+
+def _list(value: object, what: str) -> list:
+    if not isinstance(value, list):
+        raise InvalidReviews(f"{what} must be a list, got {_describe(value)}")
+    return value
+
+
+def _split_rows(split: object, max_reviews: int | None) -> list[dict]:
+    """``dataframe_split`` ({"columns": [...], "data": [[...], ...], "index": [...]}) as records."""
+    if not isinstance(split, dict):
+        raise InvalidReviews('"dataframe_split" must be an object with "columns" and "data", got '
+                             f"{_describe(split)}")
+    unknown = sorted(set(split) - {"columns", "data", "index"})
+    if unknown:
+        raise InvalidReviews(f'"dataframe_split" has unknown keys {_names(unknown)}; '
+                             'it takes "columns", "data" and optionally "index"')
+    if "columns" not in split or "data" not in split:
+        raise InvalidReviews('"dataframe_split" needs "columns" and "data"')
+    columns = _list(split["columns"], '"dataframe_split" "columns"')
+    rows = _list(split["data"], '"dataframe_split" "data"')
+    if not all(isinstance(c, str) for c in columns):
+        bad = next(c for c in columns if not isinstance(c, str))
+        raise InvalidReviews(f'"dataframe_split" column names must be strings, got {_describe(bad)}')
+    if len(set(columns)) != len(columns):
+        raise InvalidReviews(f'"dataframe_split" has duplicate columns {_names(columns)}')
+    if "text" not in columns:
+        raise InvalidReviews(f"\"dataframe_split\" has no 'text' column; got columns "
+                             f"{_names(columns)}")
+    if "index" in split and (not isinstance(split["index"], list) or len(split["index"]) != len(rows)):
+        raise InvalidReviews('"dataframe_split" "index" must be a list as long as "data"')
+    _check_count(len(rows), max_reviews)
+    text_at = columns.index("text")
+    title_at = columns.index("title") if "title" in columns else None
+    records = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise InvalidReviews(f'"dataframe_split" row {i} must be a list of {len(columns)} values '
+                                 f"(one per column), got {_describe(row)}"
+                                 + (f" of {len(row)}" if isinstance(row, list) else ""))
+        records.append({"text": row[text_at]} if title_at is None
+                       else {"text": row[text_at], "title": row[title_at]})
+    return records
+
+
+def request_reviews(body: object, max_reviews: int | None = MAX_REVIEWS) -> list:
+    """The reviews of a decoded JSON request body, in any of MLflow's request shapes, as the
+    list ``parse_reviews`` takes (strings and {"text", "title"} objects). Only the shape is
+    checked here; ``parse_reviews`` checks every review, the same way for every shape.
+
+    - ``inputs``, ``instances``: a list of review texts or objects with ``text`` and an optional
+      ``title`` (other fields are ignored);
+    - ``dataframe_records``: a list of such objects (rows of a frame with columns text, title);
+    - ``dataframe_split``: {"columns": [...], "data": [[...], ...], "index": [...]}, with a
+      ``text`` column and an optional ``title`` column (other columns are ignored).
+    Other top-level keys ("params", which MLflow passes on) are left alone, as MLflow does."""
+    if not isinstance(body, dict):
+        raise InvalidReviews(f"the body must be a JSON object, got {_describe(body)}; {FORMATS_HINT}")
+    shapes = [key for key in SHAPES if key in body]
+    if len(shapes) != 1:
+        raise InvalidReviews(f"{FORMATS_HINT}; got keys {_names(list(body))}")
+    shape = shapes[0]
+    value = body[shape]
+    if shape == "dataframe_split":
+        return _split_rows(value, max_reviews)
+    if shape == "dataframe_records":
+        rows = _list(value, '"dataframe_records"')
+        _check_count(len(rows), max_reviews)
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise InvalidReviews(f'"dataframe_records" row {i} must be an object with '
+                                     f"'text' and an optional 'title', got {_describe(row)}")
+        return rows
+    return _list(value, f'"{shape}"')
+
+
 def parse_reviews(model_input: object, max_reviews: int | None = MAX_REVIEWS) -> Reviews:
     """Validate any accepted request shape; every problem found is named in one line.
     ``max_reviews`` bounds one request (None: no bound)."""
     texts, titles = _fields(model_input)
     if not texts:
         raise InvalidReviews("the request has no reviews")
-    if max_reviews is not None and len(texts) > max_reviews:
-        raise InvalidReviews(f"the request has {len(texts)} reviews; send at most {max_reviews} "
-                             "per request")
+    _check_count(len(texts), max_reviews)
     problems: list[str] = []
     clean_texts, clean_titles = [], []
     for i, (text, title) in enumerate(zip(texts, titles, strict=True)):

@@ -5,6 +5,13 @@ They fix what no model code can reach, because it happens before, around or afte
 The scoring server looks up `invocations` and `predictions_to_json` at call time, so replacing
 them in the serving process fixes each in one place without forking MLflow:
 
+- request shapes: with a type-hint signature MLflow takes only `inputs`; `parse_json_body`
+  replaces its JSON parsing (`_parse_json_data`, called after the content-type checks) so that
+  `inputs`, `instances`, `dataframe_records` and `dataframe_split` all reach the model as the
+  same list of reviews (serving/reviews.py picks the shape) and get the same validation. It
+  also decodes the body itself: a number longer than Python's int-string limit (a 500 from
+  `json.loads`), a duplicate key (silently last-wins) and invalid UTF-8 are one-line 400s; a
+  UTF-8 byte-order mark is skipped.
 - errors: a missing Content-Type is a 500; deeply nested JSON raises a RecursionError, also a
   500; a CSV body is parsed with dtypes taken from the signature, which a type-hint signature
   does not have, and that failure is a 400 carrying the Python traceback; each prediction error
@@ -33,11 +40,15 @@ import gc
 import json
 import logging
 import os
+import sys
 
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import scoring_server
 from mlflow.pyfunc.scoring_server import InvocationsResponse, MlflowInvalidInputException
 from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
+
+from .reviews import InvalidReviews, request_reviews
 
 
 def in_scoring_server() -> bool:
@@ -54,6 +65,8 @@ def install(registered=None, metrics=None, on_shutdown=()) -> None:
         scoring_server.invocations = _guarded(scoring_server.invocations)
     if not getattr(scoring_server.predictions_to_json, "patched", False):
         scoring_server.predictions_to_json = _fast_json(scoring_server.predictions_to_json)
+    if not getattr(scoring_server._parse_json_data, "patched", False):
+        scoring_server._parse_json_data = parse_json_body
     middleware = []
     if registered is not None and registered.headers():
         middleware.append((ResponseHeaders, {"headers": registered.headers()}))
@@ -182,6 +195,61 @@ def _guarded(invocations):
 
     guarded.patched = True
     return guarded
+
+
+class _BadJson(ValueError):
+    """A body json.loads would take wrongly (duplicate keys) or fail on with a 500 (huge ints)."""
+
+
+def _int(digits: str) -> int:
+    limit = sys.get_int_max_str_digits()
+    if limit and len(digits) > limit:
+        raise _BadJson(f"a number in the body has {len(digits.lstrip('-')):,} digits; Python's "
+                       f"limit is {limit:,}")
+    return int(digits)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _BadJson(f"duplicate key {json.dumps(duplicate)[:60]} in a JSON object")
+    return obj
+
+
+def decode_json(data: bytes | str) -> object:
+    """The request body as JSON, or an MlflowInvalidInputException with a one-line reason."""
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MlflowInvalidInputException(
+                f"the body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON") from None
+    if data.startswith("\ufeff"):  # a UTF-8 byte-order mark, which some clients write
+        data = data[1:]
+    try:
+        return json.loads(data, parse_int=_int, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise MlflowInvalidInputException(f"the body is not valid JSON: {exc}") from None
+    except _BadJson as exc:
+        raise MlflowInvalidInputException(str(exc)) from None
+    except RecursionError:
+        raise MlflowInvalidInputException("JSON nested too deeply") from None
+
+
+def parse_json_body(data, metadata=None, input_schema=None):
+    """Replaces scoring_server._parse_json_data: the reviews of any accepted request shape, as
+    the list the model's ``predict`` takes, and MLflow's ``params`` as MLflow passes them."""
+    body = decode_json(data)
+    try:
+        reviews = request_reviews(body)
+    except InvalidReviews as exc:  # the same error code as the model's checks of each review
+        raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+    return scoring_server.ParsedJsonInput(reviews, body.get("params"), False)
+
+
+parse_json_body.patched = True
 
 
 def _fast_json(predictions_to_json):
