@@ -18,7 +18,7 @@ them in the serving process fixes each in one place without forking MLflow:
   is prefixed with the repr of the whole request (for a megabyte review, a megabyte of echo).
 - speed: the response is written with `json.dump`, which always takes the pure-Python encoder;
   `json.dumps` of the same object with the same encoder class takes the C one and returns the
-  same text (tests/unit/test_server_patches.py). For a 100-review request in-process that took
+  same text (tests/unit/test_server_fixes.py). For a 100-review request in-process that took
   3.4 ms down to 2.6 ms.
 - pauses: a full garbage collection walks every object the worker has (MLflow, pandas, sklearn,
   the model: about 240k), and paused requests for about 100 ms at a time. `freeze_loaded_heap`
