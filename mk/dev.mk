@@ -3,8 +3,16 @@
 PYTEST_ARGS ?=
 
 .PHONY: test
-test: venv stand-in-binaries ## Run the test suite: unit, integration, serving, charts, images (starts the servers it needs)
+test: venv stand-in-binaries test-system-packages ## Run the test suite: unit, integration, serving, charts, images (starts the servers it needs)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# Debian's PostgreSQL server: the Kubernetes backup scripts' test runs a real one (once; sudo
+# when not root).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: test-system-packages
+test-system-packages: ## Install Debian's postgresql-15 if no PostgreSQL server binaries are there (the backup scripts' test)
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql-15; }
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (no servers)
