@@ -4,6 +4,8 @@
 - `promote-sentiment/manual` (parameter `version`) and `rollback-sentiment/manual`: the
   operator's promote and rollback, through the same delivery path as the CLI;
 - `monitor-sentiment/hourly`: the monitoring flow (SENTIMENT_MONITOR_SCHEDULE_CRON, `0 * * * *`);
+- `score-reviews/manual` (parameters `input_uri`, optional `version`, `output_format`, `shards`):
+  batch scoring of a CSV/Parquet file, on demand;
 - the automation `retrain-sentiment-on-evidence`: a drift or quality event of the monitor runs
   `train-sentiment/daily` at once (docs/monitoring.md).
 
@@ -26,6 +28,7 @@ from monitor_flow import monitor_sentiment
 from prefect.automations import Automation, EventTrigger, RunDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
+from score_flow import score_reviews
 from train_flow import train_sentiment
 
 from flipkart_sentiment.config import Settings
@@ -43,6 +46,7 @@ FLOWS: list[tuple[object, str, str, Crontab]] = [
     (promote_sentiment, "delivery_flow.py:promote_sentiment", MANUAL, lambda s: None),
     (rollback_sentiment, "delivery_flow.py:rollback_sentiment", MANUAL, lambda s: None),
     (monitor_sentiment, "monitor_flow.py:monitor_sentiment", HOURLY, lambda s: s.monitor_schedule_cron),
+    (score_reviews, "score_flow.py:score_reviews", MANUAL, lambda s: None),
 ]
 
 

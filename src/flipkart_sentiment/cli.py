@@ -1,4 +1,4 @@
-"""`flipkart-sentiment`: train, predict, promote, rollback and evaluate from a terminal."""
+"""`flipkart-sentiment`: train, predict, score, promote, rollback and evaluate from a terminal."""
 
 from __future__ import annotations
 
@@ -50,6 +50,21 @@ def _predict(args, settings: Settings) -> int:
     for review, prediction in zip(reviews, predictions, strict=True):
         text = review["text"] if isinstance(review, dict) else review
         print(json.dumps({"text": str(text)[:80], **prediction}, ensure_ascii=False))
+    return 0
+
+
+def _score(args, settings: Settings) -> int:
+    """Batch scoring of a whole file (the score-reviews flow's job, without Prefect)."""
+    from .workflows.scoring import ScoringError, run_scoring
+
+    try:
+        summary = run_scoring(settings, args.input, version=args.version,
+                              output_format=args.format, shards=args.shards, workers=args.workers,
+                              output_uri=args.output)
+    except (DataValidationError, ScoringError) as exc:
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        return 2
+    print(summary.markdown())
     return 0
 
 
@@ -109,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", nargs="+", help="one or more review texts")
     source.add_argument("--file", help="a CSV with a review text column, or one review per line")
     predict.add_argument("--model", help="model URI (default: models:/<name>@production)")
+    score = sub.add_parser("score", help="score a whole CSV or Parquet file (local or s3://) in "
+                           "parallel shards -> <stem>.scored.<format> next to it")
+    score.add_argument("input", help="CSV/Parquet path or s3://bucket/key")
+    score.add_argument("--version", help="model version (default: the production version)")
+    score.add_argument("--format", default="parquet", choices=["parquet", "csv"],
+                       help="output format (default: parquet)")
+    score.add_argument("--output", help="output path or s3:// URI (default: <stem>.scored.<format> "
+                       "next to the input)")
+    score.add_argument("--shards", type=int, help="row ranges (default: one per CPU)")
+    score.add_argument("--workers", type=int, help="parallel processes (default: one per CPU)")
     promote = sub.add_parser("promote", help="make a version production and roll the model server "
                              "onto it (SENTIMENT_ROLLOUT_TARGET), reverting if it fails")
     promote.add_argument("--version", required=True)
@@ -137,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
-    commands = {"train": _train, "predict": _predict, "promote": _deliver, "rollback": _deliver,
-                "evaluate": _evaluate}
+    commands = {"train": _train, "predict": _predict, "score": _score, "promote": _deliver,
+                "rollback": _deliver, "evaluate": _evaluate}
     return commands[args.command](args, settings)
 
 
