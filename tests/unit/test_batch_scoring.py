@@ -41,6 +41,7 @@ class FakeModel:
 def fake_model(monkeypatch):
     monkeypatch.setitem(scoring._MODELS, "models:/fake/7", FakeModel())
     monkeypatch.setattr(scoring, "resolve_version", lambda settings, version: "7")
+    monkeypatch.setattr(scoring, "_download_model", lambda uri, target: "models:/fake/7")
     monkeypatch.setenv("SENTIMENT_MODEL_NAME", "fake")
     return FakeModel()
 

@@ -71,7 +71,7 @@ class ShardSpec:
     input_path: str  # the staged Parquet file
     start: int
     stop: int
-    model_uri: str  # models:/<name>/<exact version>
+    model_uri: str  # models:/<name>/<exact version>, or a local copy of exactly that version
     version: str
     part_path: str
     text_column: str
@@ -294,6 +294,13 @@ def resolve_version(settings: Settings, version: str | None) -> str:
     return found
 
 
+def _download_model(model_uri: str, target: Path) -> str:
+    import mlflow
+
+    target.mkdir()
+    return mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target))
+
+
 Progress = Callable[[int, int, ShardSummary], None]
 
 
@@ -309,7 +316,7 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
     out_uri = output_uri or batch_files.output_uri(input_uri, output_format)
     batch_files.input_format(input_uri)  # the extension, before anything slower
     exact = resolve_version(settings, version)
-    model_uri = f"models:/{settings.model_name}/{exact}"
+    registered_uri = f"models:/{settings.model_name}/{exact}"
     cpus = os.cpu_count() or 1
     shards = shards or cpus
     workers = max(1, min(workers or cpus, shards))
@@ -317,6 +324,9 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
     work = Path(tempfile.mkdtemp(prefix="scoring-"))
     try:
         staged = batch_files.stage(input_uri, work)
+        # Downloaded once here, loaded from disk by every local shard (a shard that runs as its
+        # own flow run elsewhere gets the models:/name/version URI instead).
+        model_uri = _download_model(registered_uri, work / "model")
         clash = [c for c in staged.columns
                  if c in (LABEL_COLUMN, VERSION_COLUMN) or c.startswith(PROB_PREFIX)]
         if clash:
