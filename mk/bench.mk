@@ -6,9 +6,15 @@ BENCH_OUT   ?= $(RUN_DIR)/bench
 BENCH_RUN   := BENCH_QUICK=$(BENCH_QUICK) BENCH_OUT=$(BENCH_OUT) $(PY)
 
 .PHONY: bench
-bench: venv bench-tools ## Serving + training benchmarks: print tables, write BENCHMARKS.md (BENCH_QUICK=1 for a smoke run)
+bench: venv bench-tools ## Serving, training and batch-scoring benchmarks: print tables, write BENCHMARKS.md (BENCH_QUICK=1 for a smoke run)
 	$(BENCH_RUN) $(ROOT)/bench/training.py
 	$(BENCH_RUN) $(ROOT)/bench/serving.py
+	$(BENCH_RUN) $(ROOT)/bench/batch_scoring.py
+	$(BENCH_RUN) $(ROOT)/bench/report.py
+
+.PHONY: bench-batch
+bench-batch: venv ## Batch-scoring benchmark only (1/2/4 local shards on x10 grown data, 1M reviews end to end), then BENCHMARKS.md
+	$(BENCH_RUN) $(ROOT)/bench/batch_scoring.py
 	$(BENCH_RUN) $(ROOT)/bench/report.py
 
 .PHONY: bench-serving
