@@ -7,7 +7,7 @@ import json
 import batch_scoring
 import serving
 import training
-from common import OUT, ROOT, load_avg, machine
+from common import OUT, ROOT, load_avg, machine, table
 
 
 def targets(s: dict | None, t: dict | None) -> list[str]:
@@ -82,6 +82,14 @@ def main() -> None:
         doc += ["## Training", "", training.render(t)]
     if b:
         doc += ["## Batch scoring", "", batch_scoring.render(b)]
+    g = read("train_scale")
+    if g:
+        doc += ["## Training on grown data (bench/train_scale.py)", "",
+                "Validate + preprocess + fit of the production candidate on all rows (no CV, no "
+                "MLflow), each scale a fresh interpreter. Targets: x100 <= 10 min, peak RSS <= 4 GB.",
+                "", table(["scale", "rows", "preprocess s", "fit s", "total s", "peak RSS MB"],
+                          [[f"x{r['scale']}", r["rows"], r["preprocess_s"], r["fit_s"],
+                            r["total_s"], r["peak_rss_mb"]] for r in g["scales"]]), ""]
     if notes.exists():
         doc += [notes.read_text()]
     text = "\n".join(doc).rstrip() + "\n"

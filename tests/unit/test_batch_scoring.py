@@ -178,3 +178,9 @@ def test_a_failing_shard_leaves_no_output(tmp_path, fake_model, monkeypatch):
     with pytest.raises(RuntimeError, match="scorer exploded"):
         scoring.run_scoring(Settings(), str(tmp_path / "r.csv"), shards=2, workers=1)
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_default_workers_start_processes_only_for_enough_rows():
+    assert scoring.default_workers(85_000, 4, 2) == 1
+    assert scoring.default_workers(250_000, 4, 2) == 2
+    assert scoring.default_workers(10_000_000, 3, 8) == 3

@@ -55,6 +55,8 @@ TOP_NEGATIVE = 10
 TOP_GROUPS = 15
 # Rows scored per call of the model: bounds memory inside a row group.
 SCORE_BATCH = 20_000
+# Rows a shard process must have to be worth starting, when `workers` is not given.
+MIN_ROWS_PER_WORKER = 100_000
 # Distinct groups a shard counts before it keeps only the largest (bounds memory).
 MAX_GROUPS = 50_000
 
@@ -294,6 +296,13 @@ def resolve_version(settings: Settings, version: str | None) -> str:
     return found
 
 
+def default_workers(rows: int, shards: int, cpus: int) -> int:
+    """One process per CPU, but only as many as have MIN_ROWS_PER_WORKER rows each: a shard
+    process pays a fixed start (imports, model load: ~5 s on a busy 2-core machine), which a
+    small file does not win back (bench/batch_scoring.py); below that, shards run in this one."""
+    return max(1, min(cpus, shards, rows // MIN_ROWS_PER_WORKER))
+
+
 def _download_model(model_uri: str, target: Path) -> str:
     import mlflow
 
@@ -308,7 +317,8 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
                 output_format: str = "parquet", shards: int | None = None,
                 workers: int | None = None, progress: Progress | None = None,
                 output_uri: str | None = None) -> ScoringSummary:
-    """Score `input_uri` in `shards` row ranges on `workers` processes (default: one per CPU);
+    """Score `input_uri` in `shards` row ranges on `workers` processes (default: one per CPU,
+    fewer for a small file: `default_workers`);
     write `<stem>.scored.<output_format>` next to it (or to `output_uri`). Raises
     DataValidationError for a bad input file and ScoringError for a job that cannot run;
     neither leaves an output file."""
@@ -319,7 +329,6 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
     registered_uri = f"models:/{settings.model_name}/{exact}"
     cpus = os.cpu_count() or 1
     shards = shards or cpus
-    workers = max(1, min(workers or cpus, shards))
     # The staged input and the parts (the input's folder may be read-only, like ../shared/data).
     work = Path(tempfile.mkdtemp(prefix="scoring-"))
     try:
@@ -335,6 +344,8 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
                 "original file")
         group = _find_column(staged.columns, GROUP_COLUMNS)
         ranges = plan_shards(staged.row_groups, shards)
+        workers = default_workers(staged.rows, len(ranges), cpus) if workers is None else workers
+        workers = max(1, min(workers, len(ranges)))
         specs = [ShardSpec(i, staged.path, a, b, model_uri, exact, str(work / f"part-{i:05d}.parquet"),
                            staged.text_column, staged.title_column, group)
                  for i, (a, b) in enumerate(ranges)]
