@@ -132,10 +132,14 @@ def main() -> dict:
         if not QUICK:
             big = grow_data.grow(MILLION_SCALE, out=data / f"reviews_x{MILLION_SCALE}.parquet")
             cpus = os.cpu_count() or 1
-            got = child(["_score", str(big), str(cpus), f"{tmp}/out.parquet"], env)
-            got |= {"shards": cpus, "load": load_avg()}
-            result["million"] = got
-            print(f"  1M: {got['rows']:,} rows on {cpus} shards in {got['wall_s']:.1f}s", flush=True)
+            result["million_by_shards"] = {}
+            for shards in sorted({1, cpus}):
+                got = child(["_score", str(big), str(shards), f"{tmp}/out.parquet"], env)
+                got |= {"shards": shards, "load": load_avg()}
+                result["million_by_shards"][str(shards)] = got
+                print(f"  1M: {got['rows']:,} rows on {shards} shard(s) in {got['wall_s']:.1f}s "
+                      f"(load {got['load']})", flush=True)
+            result["million"] = result["million_by_shards"][str(cpus)]
     result["load_after"] = load_avg()
     save("batch_scoring", result)
     print(render(result))
@@ -165,6 +169,12 @@ def render(r: dict) -> str:
                    f"{m['shards']} shards: {m['wall_s']:.1f} s = {m['reviews_per_s']:,.0f} reviews/s "
                    f"(target <= 60 s on 2 cores); peak RSS a shard {m['peak_rss_shard_mb']:.0f} MB, "
                    f"parent {m['peak_rss_parent_mb']:.0f} MB")
+        one = r.get("million_by_shards", {}).get("1")
+        if one and m["shards"] != 1:
+            out.append(f"- the same on 1 shard (in the job's process): {one['wall_s']:.1f} s = "
+                       f"{one['reviews_per_s']:,.0f} reviews/s; {m['shards']} shards are "
+                       f"{one['wall_s'] / m['wall_s']:.2f}x as fast; peak RSS "
+                       f"{one['peak_rss_parent_mb']:.0f} MB")
     return "\n".join(out) + "\n"
 
 
