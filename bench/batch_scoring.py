@@ -152,15 +152,15 @@ def render(r: dict) -> str:
     rows = [[f"{s} shard(s)", v[0]["rows"], f"{statistics.median(x['wall_s'] for x in v):.1f}",
              med[s], f"{med[s] / base:.2f}x",
              ", ".join(f"{x['reviews_per_s']:,.0f}" for x in v),
-             f"{max(x['peak_rss_shard_mb'] for x in v):.0f} / "
-             f"{max(x['peak_rss_parent_mb'] for x in v):.0f}"]
+             ("- / " if s == "1" else f"{max(x['peak_rss_shard_mb'] for x in v):.0f} / ")
+             + f"{max(x['peak_rss_parent_mb'] for x in v):.0f}"]
             for s, v in r["shards"].items()]
     out = [f"Batch scoring (`run_scoring`: stage, score in shard processes, merge to Parquet) of "
            f"x{r['scale']} grown data (bench/grow_data.py), model `{r['model']['candidate']}`, "
            f"each run a fresh interpreter; median of {r['runs']} run(s), ratio against the "
            "1-shard median of the same run.", "",
            table(["local shards", "rows", "wall s (median)", "reviews/s (median)", "vs 1 shard",
-                  "each run, reviews/s", "peak RSS MB: a shard / parent"], rows), "",
+                  "each run, reviews/s", "peak RSS MB: a shard process / the job's"], rows), "",
            f"- compiled scorer in-process, one core, no I/O: "
            f"{r['in_process']['reviews_per_s']:,.0f} reviews/s (target >= 100,000)"]
     if r.get("million"):

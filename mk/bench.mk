@@ -27,6 +27,11 @@ bench-training: venv ## Training benchmark only (flow wall time, preprocessing, 
 	$(BENCH_RUN) $(ROOT)/bench/training.py
 	$(BENCH_RUN) $(ROOT)/bench/report.py
 
+.PHONY: bench-train-scale
+bench-train-scale: venv ## Training (validate + preprocess + fit) on grown data x1/x10/x100: wall time, peak RSS
+	$(BENCH_RUN) $(ROOT)/bench/train_scale.py 1 10 100
+	$(BENCH_RUN) $(ROOT)/bench/report.py
+
 .PHONY: bench-report
 bench-report: venv ## Print the last benchmark tables and rewrite BENCHMARKS.md from $(BENCH_OUT)
 	$(BENCH_RUN) $(ROOT)/bench/report.py
