@@ -6,6 +6,11 @@ and writes nothing."""
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import time
+
 import httpx
 import mlflow
 import pandas as pd
@@ -14,9 +19,19 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 from sentiment_testkit.models import register_trained
-from sentiment_testkit.servers import flow_env, flow_result, prefect_auth, run_flow
+from sentiment_testkit.paths import ROOT
+from sentiment_testkit.servers import (
+    flow_env,
+    flow_result,
+    free_port,
+    prefect_auth,
+    process,
+    run_flow,
+    tail,
+)
 
 from flipkart_sentiment.adapters import batch_files
+from flipkart_sentiment.adapters.data import s3_client
 
 pytestmark = pytest.mark.integration
 NAME = "score-tests"
@@ -91,3 +106,56 @@ def test_a_malformed_file_fails_saying_why_and_writes_nothing(production, mlflow
     assert "RESULT " not in proc.stdout
     assert "no review text column" in proc.stderr + proc.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["no_text.csv"]
+
+
+MINIO = next((c for c in (os.environ.get("MINIO_BIN"), shutil.which("minio"),
+                          str(ROOT / ".cache" / "stand-ins" / "bin" / "minio"))
+              if c and os.access(c, os.X_OK)), None)
+
+
+@pytest.fixture
+def s3(tmp_path, monkeypatch):
+    """A MinIO server (make stand-in-binaries) with a bucket; the package's S3 settings on it."""
+    if MINIO is None:
+        pytest.fail("minio is missing: run make stand-in-binaries (or set MINIO_BIN)")
+    port = free_port()
+    creds = {"MINIO_ROOT_USER": "score-test", "MINIO_ROOT_PASSWORD": "score-test-password"}
+    with process([MINIO, "server", str(tmp_path / "s3"), "--address", f"127.0.0.1:{port}",
+                  "--console-address", f"127.0.0.1:{free_port()}"], tmp_path / "minio.log",
+                 os.environ | creds):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["MINIO_ROOT_USER"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["MINIO_ROOT_PASSWORD"])
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        client = s3_client()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.create_bucket(Bucket="reviews")
+                break
+            except Exception:
+                assert time.monotonic() < deadline, tail(tmp_path / "minio.log", 30)
+                time.sleep(0.5)
+        yield client
+
+
+def test_an_s3_file_is_scored_next_to_itself(s3, reviews, expected, production, mlflow_server,
+                                             monkeypatch):
+    """In this process (one worker): s3:// in, s3:// out, the same labels as one predict."""
+    from flipkart_sentiment.config import Settings
+    from flipkart_sentiment.workflows.scoring import run_scoring
+
+    s3.put_object(Bucket="reviews", Key="batch/nov.csv", Body=reviews.to_csv(index=False).encode())
+    monkeypatch.setenv("SENTIMENT_MODEL_NAME", NAME)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server["url"])
+    summary = run_scoring(Settings(), "s3://reviews/batch/nov.csv", output_format="csv",
+                          shards=2, workers=1)
+    assert summary.output_uri == "s3://reviews/batch/nov.scored.csv" and summary.rows == ROWS
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="reviews")["Contents"])
+    assert keys == ["batch/nov.csv", "batch/nov.scored.csv"]
+    out = pd.read_csv(io.BytesIO(s3.get_object(Bucket="reviews", Key="batch/nov.scored.csv")[
+        "Body"].read()), dtype=str, keep_default_na=False)
+    assert list(out.columns) == [*reviews.columns, *OUTPUT]
+    pd.testing.assert_frame_equal(out[list(reviews.columns)], reviews)
+    assert all(got == want for got, want in zip(out["predicted_label"], expected, strict=True)
+               if want is not None)
