@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 import time
 
 import httpx
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 from sentiment_testkit.models import register_trained
-from sentiment_testkit.paths import ROOT
+from sentiment_testkit.paths import ROOT, VENV_BIN
 from sentiment_testkit.servers import (
     flow_env,
     flow_result,
@@ -159,3 +160,19 @@ def test_an_s3_file_is_scored_next_to_itself(s3, reviews, expected, production, 
     pd.testing.assert_frame_equal(out[list(reviews.columns)], reviews)
     assert all(got == want for got, want in zip(out["predicted_label"], expected, strict=True)
                if want is not None)
+
+
+def test_deploy_registers_score_reviews_on_demand(mlflow_server, prefect_server):
+    env = flow_env(mlflow_server, prefect_server)
+    subprocess.run([str(VENV_BIN / "prefect"), "work-pool", "create", "score-test-pool", "--type",
+                    "process"], env=env, check=True, capture_output=True, timeout=120)
+    proc = subprocess.run([str(VENV_BIN / "python"), "deploy.py", "local", "--pool",
+                           "score-test-pool"], cwd=ROOT / "flows", env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "deployment score-reviews/manual on pool score-test-pool, run on demand" in proc.stdout
+    got = httpx.get(f"{prefect_server['api']}/deployments/name/score-reviews/manual",
+                    auth=prefect_auth(), timeout=30).json()
+    assert got["entrypoint"] == "score_flow.py:score_reviews" and got["schedules"] == []
+    assert set(got["parameter_openapi_schema"]["properties"]) >= {"input_uri", "version",
+                                                                   "output_format", "shards"}
