@@ -22,7 +22,14 @@ from sentiment_testkit.images import (
     run,
     wait_http_ok,
 )
-from sentiment_testkit.servers import CREDENTIALS, free_port, prefect_auth
+from sentiment_testkit.servers import (
+    CREDENTIALS,
+    free_port,
+    host_postgres_cmd,
+    init_host_postgres,
+    postgres_bins,
+    prefect_auth,
+)
 
 pytestmark = [pytest.mark.images, pytest.mark.timeout(3600)]
 
@@ -153,10 +160,7 @@ def test_mlflow_image_answers_health(images, containers):
 
 
 def _postgres_bins() -> tuple[str, str] | None:
-    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
-    if initdb and postgres and os.geteuid() == 0:
-        return initdb, postgres
-    return None
+    return postgres_bins() if os.geteuid() == 0 else None
 
 
 @pytest.mark.skipif(_postgres_bins() is None, reason="needs root and PostgreSQL server binaries")
@@ -166,30 +170,11 @@ def test_mlflow_image_with_postgres_backend(images, containers):
     image = images.get("mlflow")
     # postgres refuses to run as root: run it as nobody, in a directory nobody can reach.
     base = Path(tempfile.mkdtemp(prefix="sentiment-images-pg-"))
-    base.chmod(0o755)
-    pgdata = base / "pg"
-    pgdata.mkdir()
-    os.chown(pgdata, 65534, 65534)
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    run(
-        [*as_nobody, initdb, "-D", str(pgdata), "-U", "mlflow", "--auth=trust", "-E", "UTF8"],
-        timeout=180,
-    )
+    pgdata = init_host_postgres(base, initdb, "mlflow")
     pg_port, port = free_port(), free_port()
     pg = HostProcess(
         "host-postgres",
-        [
-            *as_nobody,
-            postgres,
-            "-D",
-            str(pgdata),
-            "-p",
-            str(pg_port),
-            "-k",
-            str(pgdata),
-            "-c",
-            "listen_addresses=127.0.0.1",
-        ],
+        host_postgres_cmd(postgres, pgdata, pg_port),
         env={**os.environ},
         cwd=pgdata,
     )

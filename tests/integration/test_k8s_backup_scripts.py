@@ -15,7 +15,6 @@ what to do: a skip would hide that the scripts were never run."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from sentiment_testkit.paths import ROOT
-from sentiment_testkit.servers import free_port
+from sentiment_testkit.servers import free_port, host_postgres_cmd, init_host_postgres, postgres_bins
 
 FILES = ROOT / "charts" / "sentiment-platform" / "files"
 DATABASES = "mlflow prefect"
@@ -39,7 +38,9 @@ def _bin(env: str, name: str) -> str | None:
     return None
 
 
-PG_BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
+PG = postgres_bins()
+# pg_dump, pg_restore and psql of the same version as the server.
+PG_BIN = str(Path(PG[0]).resolve().parent) if PG else None
 MINIO = _bin("MINIO_BIN", "minio")
 MC = _bin("MC_BIN", "mc")
 pytestmark = [pytest.mark.integration]
@@ -49,8 +50,7 @@ pytestmark = [pytest.mark.integration]
 def _prerequisites():
     missing = [what for what, ok in (
         ("root (postgres runs as nobody through setpriv)", os.geteuid() == 0 and shutil.which("setpriv")),
-        ("PostgreSQL's server binaries: apt-get install postgresql-15", PG_BIN and
-         os.access(f"{PG_BIN}/initdb", os.X_OK)),
+        ("PostgreSQL's server binaries: apt-get install postgresql-15", PG),
         ("minio: make stand-in-binaries (or MINIO_BIN)", MINIO),
         ("mc: make stand-in-binaries (or MC_BIN)", MC),
     ) if not ok]
@@ -61,35 +61,11 @@ def _prerequisites():
 @pytest.fixture(scope="module")
 def stack():
     base = Path(tempfile.mkdtemp(prefix="k8s-backup-"))
-    base.chmod(0o755)
-    pgdata = base / "pg"
-    pgdata.mkdir()
-    os.chown(pgdata, 65534, 65534)
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    subprocess.run(
-        [*as_nobody, f"{PG_BIN}/initdb", "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    pgdata = init_host_postgres(base, PG[0], "postgres")
     pg_port, s3_port = free_port(), free_port()
     procs = [
-        subprocess.Popen(
-            [
-                *as_nobody,
-                f"{PG_BIN}/postgres",
-                "-D",
-                str(pgdata),
-                "-p",
-                str(pg_port),
-                "-k",
-                str(pgdata),
-                "-c",
-                "listen_addresses=127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        subprocess.Popen(host_postgres_cmd(PG[1], pgdata, pg_port),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen(
             [
                 MINIO,
@@ -301,6 +277,7 @@ def test_restore_refuses_while_a_client_is_connected(stack):
 
 
 def test_retention_keeps_the_newest_complete_backups(stack):
+    stack["sh"]("mc", "mb", "--ignore-existing", "s3/sentiment-backups")  # also when run alone
     stack["sh"]("mc", "cp", str(FILES / "backup-db.sh"), "s3/sentiment-backups/20000101T000000Z/mlflow.dump")
     for _ in range(3):
         time.sleep(1.1)  # names have one-second resolution

@@ -269,3 +269,38 @@ def flow_result(proc: subprocess.CompletedProcess) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     raise AssertionError(f"flow failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+def postgres_bins() -> tuple[str, str] | None:
+    """(initdb, postgres) of the host: on PATH, or Debian's /usr/lib/postgresql/<v>/bin."""
+    import glob
+    import shutil
+
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    for initdb, postgres in [(shutil.which("initdb"), shutil.which("postgres"))] + [
+            (f"{d}/initdb", f"{d}/postgres") for d in reversed(dirs)]:
+        if initdb and postgres and os.access(initdb, os.X_OK) and os.access(postgres, os.X_OK):
+            return initdb, postgres
+    return None
+
+
+# PostgreSQL refuses to run as root: tests run a host PostgreSQL as nobody.
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def init_host_postgres(base: Path, initdb: str, superuser: str) -> Path:
+    """A new PostgreSQL data directory `base/pg`, owned by nobody, with a trusted superuser."""
+    base.chmod(0o755)
+    pgdata = base / "pg"
+    pgdata.mkdir()
+    os.chown(pgdata, 65534, 65534)
+    subprocess.run([*AS_NOBODY, initdb, "-D", str(pgdata), "-U", superuser, "--auth=trust",
+                    "-E", "UTF8"], check=True, capture_output=True, timeout=180)
+    return pgdata
+
+
+def host_postgres_cmd(postgres: str, pgdata: Path, port: int) -> list[str]:
+    """The server on 127.0.0.1:port, its socket in the data directory, as nobody."""
+    return [*AS_NOBODY, postgres, "-D", str(pgdata), "-p", str(port), "-k", str(pgdata),
+            "-c", "listen_addresses=127.0.0.1"]
+
