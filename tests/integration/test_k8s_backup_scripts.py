@@ -284,6 +284,7 @@ def test_retention_keeps_the_newest_complete_backups(stack):
         assert stack["job"](*BACKUP).returncode == 0
     names = _backups(stack)
     assert len(names) == 2 and "20000101T000000Z" not in names
+    time.sleep(1.1)  # in the same second, "<ts>-pre-upgrade/" lists before "<ts>/"
     out = stack["job"](*BACKUP, BACKUP_SUFFIX="-pre-upgrade")
     assert out.returncode == 0
     assert _backups(stack)[-1].endswith("-pre-upgrade") and len(_backups(stack)) == 2
