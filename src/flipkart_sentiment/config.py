@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     max_oov_increase: float = Field(default=0.10, ge=0, le=1)      # OOV rate above the test split's
     max_f1_drop: float = Field(default=0.10, ge=0, le=1)           # weighted F1 below the version's test F1
 
+    # Batch scoring with executor "deployments" (workflows/scoring.py, docs/batch-scoring.md):
+    # where the parent puts the staged input and the shard runs their parts, under a per-run
+    # folder that is deleted at the end. Every shard run must reach it: s3://bucket/prefix on
+    # Kubernetes (the chart sets s3://<monitoring bucket>/batch/_scoring), or a local folder
+    # when the shard runs share this machine's disk (a process worker). Unset: executor
+    # "deployments" refuses to start.
+    scoring_work_uri: str | None = None
+    # How long one shard flow run may take, from its creation (Job start and model download
+    # included), before it counts as failed and is started again (once).
+    scoring_shard_timeout_seconds: float = Field(default=1800.0, gt=0)
+
     tracking_uri: str = Field(
         default="http://127.0.0.1:5000",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SENTIMENT_TRACKING_URI"),
@@ -128,6 +139,22 @@ class Settings(BaseSettings):
     @classmethod
     def _check_prediction_log(cls, value: str) -> str:
         return _prediction_log(value)
+
+    @field_validator("scoring_work_uri")
+    @classmethod
+    def _check_scoring_work_uri(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if value.startswith("s3://"):
+            if not value[5:].split("/", 1)[0]:
+                raise ValueError(f"SENTIMENT_SCORING_WORK_URI={value!r}: an s3:// URI needs a "
+                                 "bucket (s3://bucket/prefix)")
+            return value
+        if "://" in value or not Path(value).is_absolute():
+            raise ValueError(f"SENTIMENT_SCORING_WORK_URI={value!r}: use s3://bucket/prefix or "
+                             "an absolute local folder")
+        return value
 
     @property
     def rollout_kind(self) -> str:

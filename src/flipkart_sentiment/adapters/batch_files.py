@@ -10,6 +10,13 @@ so memory depends on the block size, not on the file.
 - ``write_part`` / ``merge_parts`` write each shard's output, then join the parts in order into
   the final file under a temporary name and rename it at the end, so a failure leaves nothing
   partial where the output belongs (an ``s3://`` output is uploaded whole, in one object).
+
+The shard side (``read_rows``, ``write_part``, ``write_text``/``read_text``, ``merge_parts``'s
+parts) also takes ``s3://`` URIs, for shards that run as flow runs of their own on other nodes
+(executor "deployments"): a row range is read from S3 a row group at a time (pyarrow's S3
+filesystem, ranged reads: a shard fetches only its own row groups), a part is written to a local
+temporary file and uploaded whole when complete (so a failed shard leaves no part). ``put`` and
+``remove_tree`` move the staged input up and clean the work prefix.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import contextlib
 import csv
 import io
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +36,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..config import s3_endpoint
 from .data import TEXT_COLUMNS, TITLE_COLUMNS, DataValidationError, _find_column, s3_client
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -56,6 +66,75 @@ def output_uri(uri: str, output_format: str) -> str:
 def _split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+def _s3_filesystem():
+    """pyarrow's S3 filesystem on the platform's endpoint (config.s3_endpoint) with the SDK's
+    usual credentials (AWS_ACCESS_KEY_ID/..., as boto3 reads them)."""
+    from urllib.parse import urlparse
+
+    from pyarrow import fs
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    endpoint = s3_endpoint()
+    if not endpoint:
+        return fs.S3FileSystem(region=region)
+    parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+    return fs.S3FileSystem(region=region, scheme=parsed.scheme or "https",
+                           endpoint_override=parsed.netloc)
+
+
+def _parquet_file(uri: str | Path) -> pq.ParquetFile:
+    """A Parquet file to read by row group: a local path, or an s3:// object read by ranges."""
+    uri = str(uri)
+    if uri.startswith("s3://"):
+        return pq.ParquetFile(_s3_filesystem().open_input_file(uri[5:]))
+    return pq.ParquetFile(uri)
+
+
+def put(local: Path, uri: str) -> None:
+    """Copy a local file to `uri` (s3:// or a local path)."""
+    if uri.startswith("s3://"):
+        bucket, key = _split_s3(uri)
+        s3_client().upload_file(str(local), bucket, key)  # multipart, streamed from disk
+    else:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, uri)
+
+
+def write_text(uri: str, text: str) -> None:
+    if uri.startswith("s3://"):
+        bucket, key = _split_s3(uri)
+        s3_client().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+    else:
+        target = Path(uri)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+
+
+def read_text(uri: str) -> str:
+    if uri.startswith("s3://"):
+        bucket, key = _split_s3(uri)
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    return Path(uri).read_text(encoding="utf-8")
+
+
+def remove_tree(uri: str) -> int:
+    """Delete every object under the prefix `uri` (s3://bucket/prefix) or the local folder;
+    returns how many objects were deleted (local: 0)."""
+    if not uri.startswith("s3://"):
+        shutil.rmtree(uri, ignore_errors=True)
+        return 0
+    bucket, prefix = _split_s3(uri.rstrip("/") + "/")
+    client = s3_client()
+    deleted = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    return deleted
 
 
 def _download(uri: str, folder: Path) -> Path:
@@ -152,8 +231,9 @@ def stage(uri: str, folder: Path) -> Staged:
 
 def read_rows(path: str, start: int, stop: int, columns: list[str] | None = None
               ) -> Iterator[pa.Table]:
-    """Rows [start, stop) of a Parquet file, one row group (or part of one) at a time."""
-    file = pq.ParquetFile(path)
+    """Rows [start, stop) of a Parquet file (local or s3://), one row group (or part of one) at
+    a time; row groups outside the range are not read."""
+    file = _parquet_file(path)
     offset = 0
     for i in range(file.metadata.num_row_groups):
         n = file.metadata.row_group(i).num_rows
@@ -166,8 +246,16 @@ def read_rows(path: str, start: int, stop: int, columns: list[str] | None = None
             break
 
 
-def write_part(tables: Iterator[pa.Table], target: Path) -> int:
-    """Write a shard's tables to one Parquet part (temp name, renamed when complete)."""
+def write_part(tables: Iterator[pa.Table], target: str | Path) -> int:
+    """Write a shard's tables to one Parquet part (temp name, renamed when complete; an s3://
+    part is written to a local temporary file and uploaded when complete)."""
+    if str(target).startswith("s3://"):
+        with tempfile.TemporaryDirectory(prefix="part-") as folder:
+            local = Path(folder) / "part.parquet"
+            rows = write_part(tables, local)
+            put(local, str(target))
+        return rows
+    target = Path(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     rows, writer = 0, None
     try:
@@ -189,12 +277,12 @@ def write_part(tables: Iterator[pa.Table], target: Path) -> int:
     return rows
 
 
-def _write_merged(parts: list[Path], target: Path, output_format: str) -> int:
+def _write_merged(parts: list[str | Path], target: Path, output_format: str) -> int:
     rows = 0
     writer = None
     try:
         for part in parts:
-            file = pq.ParquetFile(part)
+            file = _parquet_file(part)
             for i in range(file.metadata.num_row_groups):
                 table = file.read_row_group(i)
                 if writer is None:
@@ -208,9 +296,10 @@ def _write_merged(parts: list[Path], target: Path, output_format: str) -> int:
     return rows
 
 
-def merge_parts(parts: list[Path], uri: str, output_format: str, folder: Path) -> int:
-    """Join the parts in order into `uri` (local: temp name in the same folder, then an atomic
-    rename; s3: written in `folder`, then uploaded as one object). Returns the rows written."""
+def merge_parts(parts: list[str | Path], uri: str, output_format: str, folder: Path) -> int:
+    """Join the parts (local paths or s3:// URIs) in order into `uri` (local: temp name in the
+    same folder, then an atomic rename; s3: written in `folder`, then uploaded as one object).
+    Returns the rows written."""
     if uri.startswith("s3://"):
         local = folder / f"merged.{output_format}"
         rows = _write_merged(parts, local, output_format)
