@@ -4,8 +4,11 @@
 - `promote-sentiment/manual` (parameter `version`) and `rollback-sentiment/manual`: the
   operator's promote and rollback, through the same delivery path as the CLI;
 - `monitor-sentiment/hourly`: the monitoring flow (SENTIMENT_MONITOR_SCHEDULE_CRON, `0 * * * *`);
-- `score-reviews/manual` (parameters `input_uri`, optional `version`, `output_format`, `shards`):
-  batch scoring of a CSV/Parquet file, on demand;
+- `score-reviews/manual` (parameters `input_uri`, optional `version`, `output_format`, `shards`,
+  `executor`): batch scoring of a CSV/Parquet file, on demand;
+- `score-reviews-shard/manual`: one shard of it, started by `score-reviews` with
+  `executor=deployments` (one flow run, on Kubernetes one Job, per shard; its Job asks for
+  SHARD_JOB_VARIABLES' CPU and memory);
 - the automation `retrain-sentiment-on-evidence`: a drift or quality event of the monitor runs
   `train-sentiment/daily` at once (docs/monitoring.md).
 
@@ -28,7 +31,7 @@ from monitor_flow import monitor_sentiment
 from prefect.automations import Automation, EventTrigger, RunDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
-from score_flow import score_reviews
+from score_flow import score_reviews, score_reviews_shard
 from train_flow import train_sentiment
 
 from flipkart_sentiment.config import Settings
@@ -47,7 +50,15 @@ FLOWS: list[tuple[object, str, str, Crontab]] = [
     (rollback_sentiment, "delivery_flow.py:rollback_sentiment", MANUAL, lambda s: None),
     (monitor_sentiment, "monitor_flow.py:monitor_sentiment", HOURLY, lambda s: s.monitor_schedule_cron),
     (score_reviews, "score_flow.py:score_reviews", MANUAL, lambda s: None),
+    (score_reviews_shard, "score_flow.py:score_reviews_shard", MANUAL, lambda s: None),
 ]
+# Kubernetes job variables of single deployments, over the pool's defaults and --env: a scoring
+# shard is one CPU-bound process (the compiled scorer, ~1 core) holding the model and a row
+# group at a time (peak RSS 626 MB for a shard process on ~1M reviews, BENCHMARKS.md, plus the
+# flow-run engine); the request is what the scheduler packs N shards onto nodes by, the limit
+# stops a runaway row group (a Parquet input written as one huge row group).
+SHARD_JOB_VARIABLES = {"cpu_request": "1", "memory_request": "1Gi", "memory_limit": "2Gi"}
+JOB_VARIABLES: dict[str, dict] = {score_reviews_shard.name: SHARD_JOB_VARIABLES}
 
 
 def schedule(settings: Settings, crontab: Crontab = lambda s: s.schedule_cron) -> Cron | None:
@@ -96,7 +107,8 @@ def deploy_kubernetes(pool: str, image: str, job_variables: dict, settings: Sett
     ids = [
         flow.deploy(name=name, work_pool_name=pool, image=image, build=False, push=False,
                     schedule=schedule(settings, crontab),
-                    job_variables={"image_pull_policy": "IfNotPresent", **job_variables},
+                    job_variables={"image_pull_policy": "IfNotPresent", **job_variables,
+                                   **JOB_VARIABLES.get(flow.name, {})},
                     print_next_steps=False)
         for flow, _, name, crontab in FLOWS
     ]

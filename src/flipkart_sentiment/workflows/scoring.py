@@ -6,11 +6,13 @@ The job (`run_scoring`):
    scores with the same model even if the alias moves meanwhile;
 2. stage the input (``adapters.batch_files.stage``: validated, a CSV converted to Parquet in
    one streaming pass) and cut it into row ranges, one per shard (`plan_shards`);
-3. score the shards in parallel processes: a shard is ``ShardSpec`` (staged input, row range,
-   model URI with the exact version, part path) -> a Parquet part and a ``ShardSummary``. It
-   loads the model once and reads its rows a row group at a time, so memory does not grow with
-   the file. `score_shard` needs nothing from the parent process, so a shard can equally be its
-   own flow run (the Kubernetes fan-out: one Job per shard, the staged file and parts on S3);
+3. score the shards: a shard is ``ShardSpec`` (staged input, row range, model URI with the
+   exact version, part path) -> a Parquet part and a ``ShardSummary`` (also written as JSON next
+   to the part). It loads the model once and reads its rows a row group at a time, so memory
+   does not grow with the file. `score_shard` needs nothing from the parent process, so the
+   shards run either in local processes (executor "processes", the default) or each as a flow
+   run of its own (executor "deployments": the Kubernetes fan-out, one Job per shard, the staged
+   file, parts and summaries under SENTIMENT_SCORING_WORK_URI on S3; `_run_shard_deployments`);
 4. merge the parts in order into ``<stem>.scored.<parquet|csv>`` next to the input (temporary
    name, renamed at the end: a failure leaves no partial output) and the shard summaries into
    one `ScoringSummary` (label mix, per group, the most negative reviews).
@@ -22,16 +24,18 @@ class and ``model_version``. A review with an empty text is still scored (from i
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import multiprocessing as mp
 import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +63,11 @@ SCORE_BATCH = 20_000
 MIN_ROWS_PER_WORKER = 100_000
 # Distinct groups a shard counts before it keeps only the largest (bounds memory).
 MAX_GROUPS = 50_000
+# Where the shards run: local processes of this job, or one flow run each of SHARD_DEPLOYMENT
+# (on Kubernetes: one Job each), with DEFAULT_DEPLOYMENT_SHARDS shards unless told.
+EXECUTORS = ("processes", "deployments")
+SHARD_DEPLOYMENT = "score-reviews-shard/manual"
+DEFAULT_DEPLOYMENT_SHARDS = 4
 
 
 class ScoringError(RuntimeError):
@@ -90,6 +99,31 @@ class ShardSummary:
     groups: dict[str, Counter] = field(default_factory=dict)
     # (negative probability, row number, title, text), the highest first
     most_negative: list[tuple[float, int, str, str]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The summary as JSON (a shard flow run writes it next to its part: a flow run's
+        return value is not storage the parent can read)."""
+        return json.dumps({"index": self.index, "rows": self.rows, "seconds": self.seconds,
+                           "labels": dict(self.labels),
+                           "groups": {g: dict(c) for g, c in self.groups.items()},
+                           "most_negative": [list(c) for c in self.most_negative]},
+                          ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShardSummary:
+        raw = json.loads(text)
+        return cls(int(raw["index"]), int(raw["rows"]), float(raw["seconds"]),
+                   Counter({str(k): int(v) for k, v in raw["labels"].items()}),
+                   {str(g): Counter({str(k): int(v) for k, v in c.items()})
+                    for g, c in raw["groups"].items()},
+                   [(float(p), int(row), str(title), str(text))
+                    for p, row, title, text in raw["most_negative"]])
+
+
+def summary_path(part_path: str) -> str:
+    """Where a shard writes its summary: `part-00000.parquet` -> `part-00000.summary.json`."""
+    stem = part_path[: -len(".parquet")] if part_path.endswith(".parquet") else part_path
+    return f"{stem}.summary.json"
 
 
 def plan_shards(row_groups: list[int], shards: int) -> list[tuple[int, int]]:
@@ -176,7 +210,8 @@ def _summarise(summary: ShardSummary, table: pa.Table, proba: np.ndarray, classe
 
 
 def score_shard(spec: ShardSpec) -> ShardSummary:
-    """Score rows [start, stop) of the staged input with one model version into one part."""
+    """Score rows [start, stop) of the staged input with one model version into one part, and
+    write the summary next to it (`summary_path`). Input and part may be local or s3://."""
     started = time.perf_counter()
     model = _load_model(spec.model_uri)
     classes = [str(c) for c in model.classes]
@@ -191,8 +226,9 @@ def score_shard(spec: ShardSpec) -> ShardSummary:
             position += table.num_rows
             yield out
 
-    summary.rows = batch_files.write_part(scored(), Path(spec.part_path))
+    summary.rows = batch_files.write_part(scored(), spec.part_path)
     summary.seconds = time.perf_counter() - started
+    batch_files.write_text(summary_path(spec.part_path), summary.to_json())
     _log.info("shard %d: rows %d-%d scored in %.1f s (%.0f reviews/s)", spec.index, spec.start,
               spec.stop, summary.seconds, summary.rows / max(summary.seconds, 1e-9))
     return summary
@@ -316,26 +352,31 @@ Progress = Callable[[int, int, ShardSummary], None]
 def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
                 output_format: str = "parquet", shards: int | None = None,
                 workers: int | None = None, progress: Progress | None = None,
-                output_uri: str | None = None) -> ScoringSummary:
-    """Score `input_uri` in `shards` row ranges on `workers` processes (default: one per CPU,
-    fewer for a small file: `default_workers`);
-    write `<stem>.scored.<output_format>` next to it (or to `output_uri`). Raises
+                output_uri: str | None = None, executor: str = "processes") -> ScoringSummary:
+    """Score `input_uri` in `shards` row ranges and write `<stem>.scored.<output_format>` next
+    to it (or to `output_uri`). `executor` "processes": on `workers` local processes (default:
+    one per CPU, fewer for a small file: `default_workers`); "deployments": one flow run of
+    `SHARD_DEPLOYMENT` per shard (default DEFAULT_DEPLOYMENT_SHARDS shards), the staged input
+    and the parts under SENTIMENT_SCORING_WORK_URI (`_run_shard_deployments`). Raises
     DataValidationError for a bad input file and ScoringError for a job that cannot run;
     neither leaves an output file."""
     started = time.perf_counter()
+    if executor not in EXECUTORS:
+        raise ScoringError(f"executor {executor!r}: use one of {list(EXECUTORS)}")
+    if executor == "deployments" and not settings.scoring_work_uri:
+        raise ScoringError("executor 'deployments' needs a folder every shard run can reach: set "
+                           "SENTIMENT_SCORING_WORK_URI (s3://bucket/prefix)")
     out_uri = output_uri or batch_files.output_uri(input_uri, output_format)
     batch_files.input_format(input_uri)  # the extension, before anything slower
     exact = resolve_version(settings, version)
     registered_uri = f"models:/{settings.model_name}/{exact}"
     cpus = os.cpu_count() or 1
-    shards = shards or cpus
+    shards = shards or (cpus if executor == "processes" else DEFAULT_DEPLOYMENT_SHARDS)
     # The staged input and the parts (the input's folder may be read-only, like ../shared/data).
     work = Path(tempfile.mkdtemp(prefix="scoring-"))
+    remote: str | None = None  # the run's folder under scoring_work_uri (executor deployments)
     try:
         staged = batch_files.stage(input_uri, work)
-        # Downloaded once here, loaded from disk by every local shard (a shard that runs as its
-        # own flow run elsewhere gets the models:/name/version URI instead).
-        model_uri = _download_model(registered_uri, work / "model")
         clash = [c for c in staged.columns
                  if c in (LABEL_COLUMN, VERSION_COLUMN) or c.startswith(PROB_PREFIX)]
         if clash:
@@ -344,22 +385,43 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
                 "original file")
         group = _find_column(staged.columns, GROUP_COLUMNS)
         ranges = plan_shards(staged.row_groups, shards)
-        workers = default_workers(staged.rows, len(ranges), cpus) if workers is None else workers
-        workers = max(1, min(workers, len(ranges)))
-        specs = [ShardSpec(i, staged.path, a, b, model_uri, exact, str(work / f"part-{i:05d}.parquet"),
-                           staged.text_column, staged.title_column, group)
-                 for i, (a, b) in enumerate(ranges)]
-        _log.info("scoring %s: %d rows in %d shard(s) on %d process(es) with %s version %s",
-                  input_uri, staged.rows, len(specs), workers, settings.model_name, exact)
-        results = _run_shards(specs, workers, progress)
+        if executor == "processes":
+            # Downloaded once here, loaded from disk by every local shard.
+            model_uri = _download_model(registered_uri, work / "model")
+            workers = default_workers(staged.rows, len(ranges), cpus) if workers is None else workers
+            workers = max(1, min(workers, len(ranges)))
+            specs = [ShardSpec(i, staged.path, a, b, model_uri, exact,
+                               str(work / f"part-{i:05d}.parquet"), staged.text_column,
+                               staged.title_column, group)
+                     for i, (a, b) in enumerate(ranges)]
+            _log.info("scoring %s: %d rows in %d shard(s) on %d process(es) with %s version %s",
+                      input_uri, staged.rows, len(specs), workers, settings.model_name, exact)
+            results = _run_shards(specs, workers, progress)
+        else:
+            # Each shard runs elsewhere: it reads the staged input and writes its part under
+            # the run's folder, and loads the exact version from the registry itself.
+            remote = f"{settings.scoring_work_uri}/{_work_name()}"
+            staged_uri = f"{remote}/input.parquet"
+            batch_files.put(Path(staged.path), staged_uri)
+            specs = [ShardSpec(i, staged_uri, a, b, registered_uri, exact,
+                               f"{remote}/part-{i:05d}.parquet", staged.text_column,
+                               staged.title_column, group)
+                     for i, (a, b) in enumerate(ranges)]
+            _log.info("scoring %s: %d rows in %d shard flow run(s) of %s with %s version %s, "
+                      "work folder %s", input_uri, staged.rows, len(specs), SHARD_DEPLOYMENT,
+                      settings.model_name, exact, remote)
+            results = _run_shard_deployments(specs, settings.scoring_shard_timeout_seconds,
+                                             progress)
         rows, labels, groups, negatives = merge_summaries(results)
-        written = batch_files.merge_parts([Path(s.part_path) for s in specs], out_uri,
-                                          output_format, work)
+        written = batch_files.merge_parts([s.part_path for s in specs], out_uri, output_format,
+                                          work)
         if rows != staged.rows or written != staged.rows:
             raise ScoringError(f"{input_uri}: {staged.rows} rows read but {rows} scored and "
                                f"{written} written")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if remote is not None:
+            _remove_work(remote)
     summary = ScoringSummary(input_uri, out_uri, settings.model_name, exact, rows, len(specs),
                              time.perf_counter() - started, labels, group, groups, negatives,
                              [r.seconds for r in sorted(results, key=lambda r: r.index)])
@@ -368,18 +430,33 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
     return summary
 
 
-def _run_shards(specs: list[ShardSpec], workers: int, progress: Progress | None) -> list[ShardSummary]:
-    def report(done: list[ShardSummary], result: ShardSummary) -> None:
-        done.append(result)
-        _log.info("shard %d/%d done: %d rows in %.1f s", len(done), len(specs), result.rows,
-                  result.seconds)
-        if progress is not None:
-            progress(len(done), len(specs), result)
+def _work_name() -> str:
+    """A run's own folder name under scoring_work_uri: sortable, unique."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
+
+def _remove_work(remote: str) -> None:
+    """Delete the run's work folder (staged input, parts, summaries); best effort: a failure
+    here must not hide the job's own result or error."""
+    try:
+        batch_files.remove_tree(remote)
+    except Exception as exc:  # boto raises many types; the job's outcome is already decided
+        _log.warning("could not remove the work folder %s: %s", remote, exc)
+
+
+def _report(done: list[ShardSummary], total: int, result: ShardSummary,
+            progress: Progress | None) -> None:
+    done.append(result)
+    _log.info("shard %d/%d done: %d rows in %.1f s", len(done), total, result.rows, result.seconds)
+    if progress is not None:
+        progress(len(done), total, result)
+
+
+def _run_shards(specs: list[ShardSpec], workers: int, progress: Progress | None) -> list[ShardSummary]:
     done: list[ShardSummary] = []
     if workers == 1:
         for spec in specs:
-            report(done, score_shard(spec))
+            _report(done, len(specs), score_shard(spec), progress)
         return done
     # spawn, not fork: the parent may run Prefect's and MLflow's threads.
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
@@ -392,5 +469,68 @@ def _run_shards(specs: list[ShardSpec], workers: int, progress: Progress | None)
                     for other in pending:
                         other.cancel()
                     raise ScoringError(f"a shard failed: {type(error).__name__}: {error}") from error
-                report(done, future.result())
+                _report(done, len(specs), future.result(), progress)
     return done
+
+
+def _run_shard_deployments(specs: list[ShardSpec], timeout: float,
+                           progress: Progress | None) -> list[ShardSummary]:
+    """One flow run of SHARD_DEPLOYMENT per shard (adapters.shard_runs), all started at once and
+    waited for together. A run that ends in any state but Completed, or is not done `timeout`
+    seconds after it was started (it is then cancelled), is started again once as a new flow
+    run; a second failure fails the job, naming the shard and the final state. Each finished
+    shard's summary is read from next to its part. On any failure the runs still going are
+    cancelled."""
+    from ..adapters import shard_runs
+
+    done: list[ShardSummary] = []
+    active: dict = {}  # run id -> (spec, attempt, started at)
+    tag = uuid.uuid4().hex[:6]
+
+    def launch(spec: ShardSpec, attempt: int) -> None:
+        name = f"shard-{spec.index:05d}-{tag}" + ("-retry" if attempt > 1 else "")
+        run_id = shard_runs.start(SHARD_DEPLOYMENT, asdict(spec), name)
+        active[run_id] = (spec, attempt, time.monotonic())
+
+    try:
+        for spec in specs:
+            launch(spec, 1)
+        while active:
+            time.sleep(shard_runs.POLL_SECONDS)
+            for run_id, (spec, attempt, began) in list(active.items()):
+                state = shard_runs.state(run_id)
+                if state.completed:
+                    del active[run_id]
+                    _report(done, len(specs), _read_summary(spec), progress)
+                    continue
+                late = not state.final and time.monotonic() - began > timeout
+                if not (state.final or late):
+                    continue
+                del active[run_id]
+                what = state.name if state.final else f"{state.name} after the {timeout:.0f} s timeout"
+                if late:
+                    shard_runs.cancel(run_id)
+                if attempt == 1:
+                    _log.warning("shard %d (rows %d-%d): flow run %s ended %s; starting it again",
+                                 spec.index, spec.start, spec.stop, run_id, what)
+                    launch(spec, 2)
+                else:
+                    raise ScoringError(f"shard {spec.index} (rows {spec.start}-{spec.stop}) failed "
+                                       f"twice: flow run {run_id} ended {what}")
+    except BaseException:
+        for run_id in active:
+            shard_runs.cancel(run_id)
+        raise
+    return done
+
+
+def _read_summary(spec: ShardSpec) -> ShardSummary:
+    path = summary_path(spec.part_path)
+    try:
+        summary = ShardSummary.from_json(batch_files.read_text(path))
+    except Exception as exc:
+        raise ScoringError(f"shard {spec.index} completed but its summary {path} is unreadable: "
+                           f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from exc
+    if summary.index != spec.index:
+        raise ScoringError(f"shard {spec.index}: {path} is shard {summary.index}'s summary")
+    return summary
