@@ -3,6 +3,7 @@ inline, the exact RBAC rules, the worker's pool and base job template, the model
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -276,10 +277,12 @@ def test_the_monitoring_loop_reads_what_the_model_server_writes(manifests):
     assert server["SENTIMENT_PREDICTION_LOG"]["value"] == "s3://sentiment-monitoring/predictions"
     assert flow_run["SENTIMENT_PREDICTION_LOG"] == server["SENTIMENT_PREDICTION_LOG"]
     assert flow_run["SENTIMENT_LABELED_DATA"]["value"] == "s3://sentiment-monitoring/labeled/"
+    # batch scoring's fan-out: its work folder, under the one prefix flow runs may write
+    assert flow_run["SENTIMENT_SCORING_WORK_URI"]["value"] == "s3://sentiment-monitoring/batch/_scoring"
     for env in (server, flow_run):
         assert env["AWS_ENDPOINT_URL_S3"]["value"] == f"http://{R}-objectstore:9000"
     # the policies behind those keys: the writer may only put objects under predictions/, the
-    # reader may only list and get
+    # flow runs' may list and get, and write and delete only under batch/
     job = find(manifests, "Job", f"{R}-objectstore-create-bucket")
     assert env_of(containers(job)[0])["BUCKETS"]["value"] == "mlflow sentiment-monitoring"
     scripts = find(manifests, "ConfigMap", f"{R}-objectstore-scripts")["data"]
@@ -290,7 +293,18 @@ def test_the_monitoring_loop_reads_what_the_model_server_writes(manifests):
     assert not {a for st in writer for a in st["Action"]} - {
         "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
     assert {a for st in reader for a in st["Action"]} == {
-        "s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}
+        "s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    assert all(st["Effect"] == "Allow" for st in reader)
+    read_only = {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}
+    writes = {r for st in reader if set(st["Action"]) - read_only for r in st["Resource"]}
+    assert writes == {"arn:aws:s3:::sentiment-monitoring/batch/*"}, writes
+    # so: no write to the prediction log, the labeled reviews or the bucket itself
+    for key in ("predictions/x.jsonl", "labeled/x.csv", "batchx/y", "x"):
+        assert not any(fnmatch.fnmatchcase(f"arn:aws:s3:::sentiment-monitoring/{key}", r)
+                       for r in writes), key
+    assert fnmatch.fnmatchcase("arn:aws:s3:::sentiment-monitoring/batch/_scoring/r/part-00000.parquet",
+                               next(iter(writes)))
     users = next(v for v in pod_spec(job)["volumes"] if v["name"] == "users")["projected"]["sources"]
     paths = {i["path"] for src in users for i in next(iter(src.values()))["items"]}
     assert {f"{u}/{f}" for u in ("mlflow-rw", "predictions-write", "monitoring-read")
@@ -302,6 +316,7 @@ def test_the_monitoring_loop_can_be_turned_off(helm):
     server = env_of(containers(find(out, "Deployment", f"{R}-model-server"))[0])
     assert "SENTIMENT_PREDICTION_LOG" not in server and "AWS_ACCESS_KEY_ID" not in server
     assert "SENTIMENT_PREDICTION_LOG" not in _flow_run_env(out)
+    assert "SENTIMENT_SCORING_WORK_URI" not in _flow_run_env(out)
     objectstore = next(s for s in generated_secrets(out) if s["name"] == f"{R}-objectstore")
     assert not set(objectstore["keys"]) & MONITORING_KEYS
     job = find(out, "Job", f"{R}-objectstore-create-bucket")

@@ -4,7 +4,8 @@
 # from the Secret) a user that has that policy and nothing else.
 # Why: every client gets only the keys it needs, never the root credentials: MLflow's artifact
 # proxy its bucket (`<bucket>-rw`), the model server write-only to the prediction log
-# (`predictions-write`), flow runs read-only to the monitoring bucket (`monitoring-read`). Every
+# (`predictions-write`), flow runs read-only to the monitoring bucket except its batch/ folder,
+# where batch scoring reads and writes (`monitoring-read`). Every
 # step is idempotent, so the Job can run again on each upgrade.
 set -e
 export MC_CONFIG_DIR=/tmp/.mc

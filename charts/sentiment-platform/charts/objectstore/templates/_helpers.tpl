@@ -63,9 +63,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $m := .Values.global.monitoring.bucket -}}
 {{- $users = append $users (dict "name" "predictions-write" "accessKey" "prediction-writer-access-key" "secretKey" "prediction-writer-secret-key" "statements" (list
   (dict "Effect" "Allow" "Action" (list "s3:PutObject" "s3:AbortMultipartUpload" "s3:ListMultipartUploadParts") "Resource" (list (printf "arn:aws:s3:::%s/predictions/*" $m))))) -}}
+{{- /* Flow runs: read the whole monitoring bucket; write and delete only under batch/ (batch
+scoring: files to score are put there, the output is written next to them, and the fan-out's
+work folder is batch/_scoring/). The policy keeps its name (`monitoring-read`) so an upgrade
+updates it in place for the same user. */ -}}
 {{- $users = append $users (dict "name" "monitoring-read" "accessKey" "monitor-access-key" "secretKey" "monitor-secret-key" "statements" (list
   (dict "Effect" "Allow" "Action" (list "s3:GetBucketLocation" "s3:ListBucket") "Resource" (list (printf "arn:aws:s3:::%s" $m)))
-  (dict "Effect" "Allow" "Action" (list "s3:GetObject") "Resource" (list (printf "arn:aws:s3:::%s/*" $m))))) -}}
+  (dict "Effect" "Allow" "Action" (list "s3:GetObject") "Resource" (list (printf "arn:aws:s3:::%s/*" $m)))
+  (dict "Effect" "Allow" "Action" (list "s3:PutObject" "s3:DeleteObject" "s3:AbortMultipartUpload" "s3:ListMultipartUploadParts") "Resource" (list (printf "arn:aws:s3:::%s/batch/*" $m))))) -}}
 {{- end -}}
 {{- toYaml $users -}}
 {{- end -}}

@@ -156,10 +156,12 @@ model server's env says why). */ -}}
 {{- $env = append $env (dict "name" "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD" "value" "false") -}}
 {{- if .Values.global.monitoring.enabled -}}
 {{- /* The monitoring loop's data, read-only: the prediction log for the monitor, labeled reviews
-for the monitor and training (docs/monitoring.md). */ -}}
+for the monitor and training (docs/monitoring.md). Writable only under batch/: files to score,
+their output, and the scoring fan-out's work folder (docs/batch-scoring.md). */ -}}
 {{- $m := .Values.global.monitoring.bucket -}}
 {{- $s3 := include "prefect-worker.s3Secret" . -}}
 {{- $env = append $env (dict "name" "SENTIMENT_PREDICTION_LOG" "value" (printf "s3://%s/predictions" $m)) -}}
+{{- $env = append $env (dict "name" "SENTIMENT_SCORING_WORK_URI" "value" (printf "s3://%s/batch/_scoring" $m)) -}}
 {{- $env = append $env (dict "name" "SENTIMENT_LABELED_DATA" "value" (printf "s3://%s/labeled/" $m)) -}}
 {{- $env = append $env (dict "name" "AWS_ENDPOINT_URL_S3" "value" (include "prefect-worker.s3Endpoint" .)) -}}
 {{- $env = append $env (dict "name" "AWS_REGION" "value" "us-east-1") -}}
