@@ -6,11 +6,13 @@ and writes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import subprocess
 import time
+import uuid
 
 import httpx
 import mlflow
@@ -176,3 +178,76 @@ def test_deploy_registers_score_reviews_on_demand(mlflow_server, prefect_server)
     assert got["entrypoint"] == "score_flow.py:score_reviews" and got["schedules"] == []
     assert set(got["parameter_openapi_schema"]["properties"]) >= {"input_uri", "version",
                                                                    "output_format", "shards"}
+
+
+@pytest.fixture
+def shard_worker(mlflow_server, prefect_server, tmp_path):
+    """A real process worker on its own pool, with `score-reviews-shard/manual` deployed to it
+    from flows/ (only that deployment: the others' schedules must not fire meanwhile). Yields a
+    function that starts the worker with the given extra env (the S3 settings of the test)."""
+    pool = f"fanout-{uuid.uuid4().hex[:6]}"
+    env = flow_env(mlflow_server, prefect_server, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run([str(VENV_BIN / "prefect"), "work-pool", "create", pool, "--type", "process"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    code = ("from score_flow import score_reviews_shard as f;"
+            f"f.from_source(source={str(ROOT / 'flows')!r}, "
+            "entrypoint='score_flow.py:score_reviews_shard')"
+            f".deploy(name='manual', work_pool_name={pool!r}, print_next_steps=False)")
+    proc = subprocess.run([str(VENV_BIN / "python"), "-c", code], cwd=ROOT / "flows", env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with contextlib.ExitStack() as stack:
+        def start(**extra: str) -> dict[str, str]:
+            # now, not at setup: the s3 fixture's AWS_* variables are in os.environ by then
+            worker_env = flow_env(mlflow_server, prefect_server, PYTHONPATH=str(ROOT / "src"),
+                                  **extra)
+            stack.enter_context(process([str(VENV_BIN / "prefect"), "worker", "start", "--pool",
+                                         pool, "--type", "process"], tmp_path / "worker.log",
+                                        worker_env))
+            return worker_env
+
+        yield start
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_the_fan_out_scores_each_shard_as_its_own_flow_run(
+        where, request, shard_worker, reviews, expected, production, mlflow_server,
+        prefect_server, tmp_path):
+    """executor=deployments for real: the parent flow starts 2 shard runs of
+    score-reviews-shard/manual, a real process worker runs them (each its own process and flow
+    run, a child of the parent), the parts meet on MinIO (or a shared local folder); the output
+    is the one-process result, and the work folder is gone."""
+    if where == "s3":
+        s3 = request.getfixturevalue("s3")
+        s3.put_object(Bucket="reviews", Key="batch/fan.csv", Body=reviews.to_csv(index=False).encode())
+        input_uri, work = "s3://reviews/batch/fan.csv", "s3://reviews/batch/_scoring"
+    else:
+        reviews.to_csv(tmp_path / "fan.csv", index=False)
+        input_uri, work = str(tmp_path / "fan.csv"), str(tmp_path / "work")
+    settings = {"SENTIMENT_SCORING_WORK_URI": work, "SENTIMENT_SCORING_SHARD_TIMEOUT_SECONDS": "600"}
+    shard_worker(**settings)
+    env = flow_env(mlflow_server, prefect_server, SENTIMENT_MODEL_NAME=NAME,
+                   PYTHONPATH=str(ROOT / "src"), **settings)
+    result = flow_result(run_flow(env, timeout=900, flow=SCORE, input_uri=input_uri, shards=2,
+                                  executor="deployments"))
+    assert result["rows"] == ROWS and result["shards"] == 2 and result["version"] == production
+    assert result["output"] == input_uri.replace("fan.csv", "fan.scored.parquet")
+
+    out = batch_files.read_table(result["output"]).to_pandas()
+    assert list(out.columns) == [*reviews.columns, *OUTPUT]
+    pd.testing.assert_frame_equal(out[list(reviews.columns)], reviews)
+    assert all(got == want for got, want in zip(out["predicted_label"], expected, strict=True)
+               if want is not None)
+    if where == "s3":
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="reviews")["Contents"])
+        assert keys == ["batch/fan.csv", "batch/fan.scored.parquet"]  # no work folder left
+    else:
+        assert list((tmp_path / "work").iterdir()) == []
+
+    runs = httpx.post(f"{prefect_server['api']}/flow_runs/filter", auth=prefect_auth(), json={
+        "deployments": {"name": {"any_": ["manual"]}},
+        "flows": {"name": {"any_": ["score-reviews-shard"]}}}, timeout=30).json()
+    ours = [r for r in runs if r["parameters"]["input_path"].startswith(work)]
+    assert len(ours) == 2 and all(r["state_type"] == "COMPLETED" for r in ours)
+    assert all(r["parent_task_run_id"] for r in ours)  # children of the parent run
+    assert {r["parameters"]["model_uri"] for r in ours} == {f"models:/{NAME}/{production}"}
