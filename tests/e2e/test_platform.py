@@ -25,6 +25,8 @@ skipped, except the uninstall, which always runs (unless E2E_KEEP=1).
  11b. an upgrade Kubernetes cannot apply (PostgreSQL's volume size) is refused
  11c. a backup, then PostgreSQL's volume and pod deleted, then a restore: the same data and
       the same version served
+ 11d. score-reviews fans out: each shard of a grown file on the object store is its own
+      flow-run Job; 1 and 2 shards write the same labels, all from production (figures)
   12. `helm template | kubectl apply` installs a second platform: Ready, Secrets generated once
   13. helm uninstall leaves nothing running
 
@@ -59,6 +61,7 @@ RESTRICTED_LABELS = ("pod-security.kubernetes.io/enforce=restricted",
 PROMOTE_DEPLOYMENT = "promote-sentiment/manual"
 ROLLBACK_DEPLOYMENT = "rollback-sentiment/manual"
 MONITOR_DEPLOYMENT = "monitor-sentiment/hourly"
+SCORE_DEPLOYMENT = "score-reviews/manual"
 # The annotation the trainer patches: the chart's global.rollout.annotation.
 ROLLOUT_ANNOTATION = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
     "global"]["rollout"]["annotation"]
@@ -492,21 +495,15 @@ def assert_kept(before: dict, after: dict) -> None:
     assert not lost, f"flow runs lost or changed: {lost}"
 
 
-BACKUP_BUCKET = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
-    "backup"]["bucket"]
+_VALUES = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())
+BACKUP_BUCKET = _VALUES["backup"]["bucket"]
+MONITORING_BUCKET = _VALUES["global"]["monitoring"]["bucket"]
 
 
 def backups(kube: Kube, cfg: Config) -> dict[str, dict]:
     """The complete backups in the backup bucket: {name: manifest}, read with the object store's
     root keys like the backup Jobs."""
-    import boto3
-
-    s3_pf = PortForward(kube, service_for(kube, 9000, "objectstore")["metadata"]["name"], 9000)
-    try:
-        s3 = boto3.client("s3", endpoint_url=s3_pf.url, region_name="us-east-1",
-                          aws_access_key_id=secret_value(kube, f"{cfg.release}-objectstore", "root-user"),
-                          aws_secret_access_key=secret_value(kube, f"{cfg.release}-objectstore",
-                                                             "root-password"))
+    with root_s3(kube, cfg) as s3:
         found = {}
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BACKUP_BUCKET, Delimiter="/")
         for prefix in [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]:
@@ -516,6 +513,19 @@ def backups(kube: Kube, cfg: Config) -> dict[str, dict]:
                 continue
             found[prefix.rstrip("/")] = json.loads(body.read())
         return found
+
+
+@contextmanager
+def root_s3(kube: Kube, cfg: Config):
+    """A boto3 S3 client on a port-forward to the object store, with its root keys."""
+    import boto3
+
+    s3_pf = PortForward(kube, service_for(kube, 9000, "objectstore")["metadata"]["name"], 9000)
+    try:
+        yield boto3.client("s3", endpoint_url=s3_pf.url, region_name="us-east-1",
+                           aws_access_key_id=secret_value(kube, f"{cfg.release}-objectstore", "root-user"),
+                           aws_secret_access_key=secret_value(kube, f"{cfg.release}-objectstore",
+                                                              "root-password"))
     finally:
         s3_pf.stop()
 
@@ -1307,6 +1317,86 @@ def test_11c_a_lost_database_comes_back_from_the_last_backup(kube: Kube, cfg: Co
             backup_s=round(backup_s), restore_s=round(restore_s),
             dump_bytes=sum(int(v["bytes"]) for v in newest[1]["databases"].values()),
             artifact_objects=newest[1]["artifacts"]["objects"])
+
+
+def shard_runs(state: dict, parent_id: str) -> list:
+    """The flow runs the parent started with run_deployment (its subflows), oldest first."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with prefect_client(state) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(parent_id)])))
+    return sorted(runs, key=lambda r: r.start_time or r.created)
+
+
+def test_11d_batch_scoring_runs_one_job_per_shard(kube: Kube, cfg: Config, state: dict):
+    shards = ", ".join(map(str, cfg.scale_shards))
+    with LOG.step(f"11d. score-reviews on x{cfg.scale} grown data with {shards} shard(s), each "
+                  "shard a flow-run Job: every row scored by production, the same labels"):
+        import statistics
+
+        import pyarrow.parquet as pq
+
+        data = RUN_DIR / "e2e" / f"reviews_x{cfg.scale}.parquet"
+        if not data.exists():
+            subprocess.run([sys.executable, str(ROOT / "bench" / "grow_data.py"), "--scale",
+                            str(cfg.scale), "--out", str(data)], check=True, timeout=1800)
+        rows = pq.ParquetFile(data).metadata.num_rows
+        prefix = "batch/e2e"
+        with root_s3(kube, cfg) as s3:
+            s3.upload_file(str(data), MONITORING_BUCKET, f"{prefix}/{data.name}")
+        input_uri = f"s3://{MONITORING_BUCKET}/{prefix}/{data.name}"
+        LOG.say(f"{rows:,} reviews uploaded to {input_uri}")
+
+        measured: dict[int, list[dict]] = {}
+        labels: dict[int, list[str]] = {}
+        for n in cfg.scale_shards:
+            for repeat in range(cfg.scale_repeats):
+                out_key = f"{prefix}/{data.stem}.scored-{n}.parquet"
+                run = run_flow(kube, cfg, state, {
+                    "input_uri": input_uri, "executor": "deployments", "shards": str(n),
+                    "output_uri": f"s3://{MONITORING_BUCKET}/{out_key}"},
+                    f"score, {n} shard(s), run {repeat + 1}", deployment=SCORE_DEPLOYMENT)
+                parent = run["flow_run"]
+                children = shard_runs(state, run["id"])
+                done = [c for c in children if c.state and c.state.is_completed()]
+                LOG.say(f"{len(children)} shard run(s): " + ", ".join(
+                    f"{c.name} {c.state.type.value if c.state else '?'} "
+                    f"{(c.total_run_time.total_seconds() if c.total_run_time else 0):.0f}s"
+                    for c in children))
+                assert len(done) == n, f"{n} shards wanted, {len(done)} completed: {children}"
+                for child in done:
+                    jobs = kube.json("get", "jobs", "-l", f"prefect.io/flow-run-id={child.id}")["items"]
+                    assert len(jobs) == 1, f"shard run {child.id} ran as {len(jobs)} Job(s)"
+                wall = (parent.end_time - parent.start_time).total_seconds()
+                phase = (max(c.end_time for c in done) - min(c.start_time for c in done)).total_seconds()
+                measured.setdefault(n, []).append({"wall_s": wall, "shards_s": phase})
+                LOG.say(f"{n} shard(s): {wall:.0f}s end to end ({rows / wall:,.0f} reviews/s), "
+                        f"shard Jobs from first start to last end {phase:.0f}s "
+                        f"({rows / phase:,.0f} reviews/s)")
+            local = RUN_DIR / "e2e" / f"{data.stem}.scored-{n}.parquet"
+            with root_s3(kube, cfg) as s3:
+                s3.download_file(MONITORING_BUCKET, out_key, str(local))
+            table = pq.read_table(local, columns=["predicted_label", "model_version"])
+            assert table.num_rows == rows, f"{n} shard(s): {table.num_rows} rows written of {rows}"
+            versions = set(table.column("model_version").to_pylist())
+            assert versions == {state["prod_version"]}, versions
+            labels[n] = table.column("predicted_label").to_pylist()
+        base = cfg.scale_shards[0]
+        for n in cfg.scale_shards[1:]:
+            differ = sum(a != b for a, b in zip(labels[base], labels[n], strict=True))
+            assert differ == 0, f"{differ} labels differ between {base} and {n} shard(s)"
+        figures = {}
+        first = statistics.median(r["wall_s"] for r in measured[base])
+        for n, runs in measured.items():
+            wall = statistics.median(r["wall_s"] for r in runs)
+            phase = statistics.median(r["shards_s"] for r in runs)
+            # throughput against the first shard count's, on the same data in the same run
+            figures[n] = {"wall_s": round(wall), "shard_jobs_s": round(phase),
+                          "reviews_per_s": round(rows / wall), "x_of_first": round(first / wall, 2)}
+        LOG.say(f"batch scoring, {rows:,} reviews, median of {cfg.scale_repeats}: "
+                + json.dumps(figures))
+        state.setdefault("figures", {})["batch_scoring"] = {"rows": rows, **figures}
 
 
 def test_12_an_install_with_helm_template_and_kubectl_apply_works(kube: Kube, cfg: Config, state: dict):

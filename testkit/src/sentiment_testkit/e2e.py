@@ -101,6 +101,12 @@ class Config:
     model_name: str = os.environ.get("SENTIMENT_MODEL_NAME", "flipkart-sentiment")
     experiment: str = os.environ.get("SENTIMENT_EXPERIMENT", "flipkart-sentiment")
     keep: bool = os.environ.get("E2E_KEEP", "") not in ("", "0", "false")
+    # Batch scoring's fan-out (step 11d; `make e2e-scale` measures with bigger numbers): the
+    # grown data's scale (bench/grow_data.py), the shard counts, the runs per count (median).
+    scale: int = int(os.environ.get("E2E_SCALE", "10"))
+    scale_shards: list[int] = field(default_factory=lambda: [
+        int(n) for n in os.environ.get("E2E_SCALE_SHARDS", "1,2").split(",") if n.strip()])
+    scale_repeats: int = int(os.environ.get("E2E_SCALE_REPEATS", "1"))
 
 
 # ---------------------------------------------------------------------------------------------
