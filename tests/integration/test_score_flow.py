@@ -40,7 +40,8 @@ pytestmark = pytest.mark.integration
 NAME = "score-tests"
 SCORE = "score_flow:score_reviews"
 ROWS = 3000
-OUTPUT = ["predicted_label", "prob_Negative", "prob_Neutral", "prob_Positive", "model_version"]
+OUTPUT = ["predicted_label", "prob_Negative", "prob_Neutral", "prob_Positive", "model_version",
+          "has_content"]
 
 
 @pytest.fixture(scope="module")

@@ -109,13 +109,30 @@ def test_sharded_scoring_matches_one_shard_row_for_row(tmp_path, fake_model, mon
     one, four = outputs[1], outputs[4]
     pd.testing.assert_frame_equal(one, four)
     assert list(four.columns) == [*frame.columns, "predicted_label", "prob_Negative",
-                                  "prob_Neutral", "prob_Positive", "model_version"]
+                                  "prob_Neutral", "prob_Positive", "model_version", "has_content"]
     assert four["Review text"].tolist() == frame["Review text"].tolist()  # order kept
     assert (four["predicted_label"] == np.where(frame["Review text"].str.contains("bad"),
                                                 "Negative", "Positive")).all()
     assert set(four["model_version"].astype(str)) == {"7"}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [path.name, f"out1.{output_format}", f"out4.{output_format}"])
+
+
+def test_rows_with_nothing_to_read_are_scored_flagged_and_counted(tmp_path, fake_model):
+    frame = reviews(6)
+    # no letter, digit or emoji in title and text; an empty text with a real title is content
+    frame.loc[1, ["Review Title", "Review text"]] = ["!!!", "  ...  "]
+    frame.loc[3, ["Review Title", "Review text"]] = ["", "\u200b\u200b"]
+    frame.loc[4, ["Review Title", "Review text"]] = ["Worthless", ""]
+    frame.loc[5, ["Review Title", "Review text"]] = ["", "\U0001F44D"]
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    summary = scoring.run_scoring(Settings(), str(tmp_path / "r.csv"), shards=2, workers=1)
+    out = batch_files.read_table(summary.output_uri).to_pandas()
+    assert len(out) == 6 and out["has_content"].tolist() == [True, False, True, False, True, True]
+    assert summary.no_content == 2 and summary.as_dict()["no_content"] == 2
+    assert "2 row(s) with no letter, digit or emoji" in summary.markdown()
+    shard = scoring.ShardSummary(0, rows=6, no_content=2)
+    assert scoring.ShardSummary.from_json(shard.to_json()) == shard
 
 
 def test_the_summary_counts_labels_groups_and_the_most_negative(tmp_path, fake_model):
@@ -138,11 +155,11 @@ def test_the_summary_counts_labels_groups_and_the_most_negative(tmp_path, fake_m
 
 
 def test_merge_summaries_adds_shards():
-    a = scoring.ShardSummary(0, 2, 1.0, Counter(a=2), {"g": Counter(a=2)}, [(0.9, 1, "", "x")])
+    a = scoring.ShardSummary(0, 2, 1.0, Counter(a=2), {"g": Counter(a=2)}, [(0.9, 1, "", "x")], 1)
     b = scoring.ShardSummary(1, 3, 1.0, Counter(a=1, b=2), {"g": Counter(b=1), "h": Counter(b=1)},
-                             [(0.95, 5, "", "y"), (0.9, 0, "", "z")])
-    rows, labels, groups, top = scoring.merge_summaries([b, a])
-    assert rows == 5 and labels == Counter(a=3, b=2)
+                             [(0.95, 5, "", "y"), (0.9, 0, "", "z")], 2)
+    rows, labels, groups, top, no_content = scoring.merge_summaries([b, a])
+    assert rows == 5 and labels == Counter(a=3, b=2) and no_content == 3
     assert groups == {"g": Counter(a=2, b=1), "h": Counter(b=1)}
     assert [r for _, r, _, _ in top] == [5, 0, 1]
 

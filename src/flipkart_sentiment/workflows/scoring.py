@@ -18,7 +18,9 @@ The job (`run_scoring`):
    one `ScoringSummary` (label mix, per group, the most negative reviews).
 
 Output columns: every input column, in order, then ``predicted_label``, ``prob_<class>`` per
-class and ``model_version``. A review with an empty text is still scored (from its title).
+class, ``model_version`` and ``has_content``. A review with an empty text is still scored (from
+its title); one with no letter, digit or emoji in title or text is scored too (the model's
+prior) and flagged ``has_content`` false, where a request would get a 400.
 """
 
 from __future__ import annotations
@@ -45,12 +47,17 @@ import pyarrow.compute as pc
 from ..adapters import batch_files
 from ..adapters.data import _find_column
 from ..config import Settings
+from ..serving.reviews import has_content
 
 _log = logging.getLogger(__name__)
 
 LABEL_COLUMN = "predicted_label"
 PROB_PREFIX = "prob_"
 VERSION_COLUMN = "model_version"
+# False where neither the title nor the text has a letter, digit or emoji: the model found no
+# feature, so the row's label is its prior alone. The model server refuses such a review (400);
+# a file is scored whole, so the row is kept and flagged instead (docs/batch-scoring.md).
+CONTENT_COLUMN = "has_content"
 # Columns the summary groups by, if the file has one: a product, else the review title.
 GROUP_COLUMNS = ("Product", "Product Name", "product_name", "Product Title", "product_title",
                  "product", "Item", "Review Title", "Review_Title", "review_title", "Title", "title")
@@ -99,6 +106,7 @@ class ShardSummary:
     groups: dict[str, Counter] = field(default_factory=dict)
     # (negative probability, row number, title, text), the highest first
     most_negative: list[tuple[float, int, str, str]] = field(default_factory=list)
+    no_content: int = 0  # rows whose CONTENT_COLUMN is False
 
     def to_json(self) -> str:
         """The summary as JSON (a shard flow run writes it next to its part: a flow run's
@@ -106,7 +114,8 @@ class ShardSummary:
         return json.dumps({"index": self.index, "rows": self.rows, "seconds": self.seconds,
                            "labels": dict(self.labels),
                            "groups": {g: dict(c) for g, c in self.groups.items()},
-                           "most_negative": [list(c) for c in self.most_negative]},
+                           "most_negative": [list(c) for c in self.most_negative],
+                           "no_content": self.no_content},
                           ensure_ascii=False)
 
     @classmethod
@@ -117,7 +126,8 @@ class ShardSummary:
                    {str(g): Counter({str(k): int(v) for k, v in c.items()})
                     for g, c in raw["groups"].items()},
                    [(float(p), int(row), str(title), str(text))
-                    for p, row, title, text in raw["most_negative"]])
+                    for p, row, title, text in raw["most_negative"]],
+                   int(raw["no_content"]))
 
 
 def summary_path(part_path: str) -> str:
@@ -187,6 +197,8 @@ def score_table(model, classes: list[str], table: pa.Table, spec: ShardSpec) -> 
     for k, name in enumerate(classes):
         out = out.append_column(f"{PROB_PREFIX}{name}", pa.array(proba[:, k], pa.float64()))
     out = out.append_column(VERSION_COLUMN, pa.array([spec.version] * table.num_rows, pa.string()))
+    content = [has_content(title) or has_content(text) for title, text in zip(titles, texts, strict=True)]
+    out = out.append_column(CONTENT_COLUMN, pa.array(content, pa.bool_()))
     return out, proba
 
 
@@ -194,6 +206,7 @@ def _summarise(summary: ShardSummary, table: pa.Table, proba: np.ndarray, classe
                spec: ShardSpec, first_row: int) -> None:
     labels = table.column(LABEL_COLUMN).to_pylist()
     summary.labels.update(labels)
+    summary.no_content += table.num_rows - pc.sum(table.column(CONTENT_COLUMN)).as_py()
     if spec.group_column is not None:
         for group, label in zip(_strings(table, spec.group_column), labels, strict=True):
             summary.groups.setdefault(group.strip() or "(none)", Counter())[label] += 1
@@ -250,6 +263,7 @@ class ScoringSummary:
     groups: dict[str, Counter]
     most_negative: list[tuple[float, int, str, str]]
     shard_seconds: list[float]
+    no_content: int = 0
 
     @property
     def reviews_per_second(self) -> float:
@@ -259,6 +273,7 @@ class ScoringSummary:
         return {"input": self.input_uri, "output": self.output_uri, "model": self.model_name,
                 "version": self.version, "rows": self.rows, "shards": self.shards,
                 "seconds": round(self.seconds, 3), "labels": dict(self.labels),
+                "no_content": self.no_content,
                 "reviews_per_second": round(self.reviews_per_second, 1)}
 
     def markdown(self) -> str:
@@ -268,8 +283,14 @@ class ScoringSummary:
             f"- input: `{self.input_uri}`", f"- output: `{self.output_uri}`",
             f"- model: `{self.model_name}` version {self.version}",
             f"- rows: {self.rows:,} in {self.shards} shard(s), {self.seconds:.1f} s "
-            f"({self.reviews_per_second:,.0f} reviews/s)", "",
-            "## Label mix", "", "| label | reviews | share |", "| --- | --- | --- |",
+            f"({self.reviews_per_second:,.0f} reviews/s)",
+        ]
+        if self.no_content:
+            lines.append(f"- {self.no_content:,} row(s) with no letter, digit or emoji in title or "
+                         f"text (`{CONTENT_COLUMN}` false): their label is the model's prior, not "
+                         "a reading of the review")
+        lines += [
+            "", "## Label mix", "", "| label | reviews | share |", "| --- | --- | --- |",
         ]
         lines += [f"| {label} | {n:,} | {n / max(self.rows, 1):.1%} |"
                   for label, n in self.labels.most_common()]
@@ -296,7 +317,7 @@ def _cell(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def merge_summaries(parts: list[ShardSummary]) -> tuple[int, Counter, dict[str, Counter], list]:
+def merge_summaries(parts: list[ShardSummary]) -> tuple[int, Counter, dict[str, Counter], list, int]:
     labels: Counter = Counter()
     groups: dict[str, Counter] = {}
     negatives: list = []
@@ -306,7 +327,8 @@ def merge_summaries(parts: list[ShardSummary]) -> tuple[int, Counter, dict[str, 
             groups.setdefault(group, Counter()).update(counts)
         negatives += part.most_negative
     top = heapq.nlargest(TOP_NEGATIVE, negatives, key=lambda c: (c[0], -c[1]))
-    return sum(p.rows for p in parts), labels, groups, top
+    return (sum(p.rows for p in parts), labels, groups, top,
+            sum(p.no_content for p in parts))
 
 
 def resolve_version(settings: Settings, version: str | None) -> str:
@@ -378,7 +400,7 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
     try:
         staged = batch_files.stage(input_uri, work)
         clash = [c for c in staged.columns
-                 if c in (LABEL_COLUMN, VERSION_COLUMN) or c.startswith(PROB_PREFIX)]
+                 if c in (LABEL_COLUMN, VERSION_COLUMN, CONTENT_COLUMN) or c.startswith(PROB_PREFIX)]
         if clash:
             raise batch_files.DataValidationError(
                 f"{input_uri}: already has output column(s) {clash}; rename them or score the "
@@ -412,7 +434,7 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
                       settings.model_name, exact, remote)
             results = _run_shard_deployments(specs, settings.scoring_shard_timeout_seconds,
                                              progress)
-        rows, labels, groups, negatives = merge_summaries(results)
+        rows, labels, groups, negatives, no_content = merge_summaries(results)
         written = batch_files.merge_parts([s.part_path for s in specs], out_uri, output_format,
                                           work)
         if rows != staged.rows or written != staged.rows:
@@ -424,7 +446,11 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
             _remove_work(remote)
     summary = ScoringSummary(input_uri, out_uri, settings.model_name, exact, rows, len(specs),
                              time.perf_counter() - started, labels, group, groups, negatives,
-                             [r.seconds for r in sorted(results, key=lambda r: r.index)])
+                             [r.seconds for r in sorted(results, key=lambda r: r.index)],
+                             no_content)
+    if no_content:
+        _log.warning("%d row(s) had no letter, digit or emoji in title or text: scored with the "
+                     "model's prior, flagged %s=false", no_content, CONTENT_COLUMN)
     _log.info("scored %d rows in %.1f s (%.0f reviews/s) -> %s", rows, summary.seconds,
               summary.reviews_per_second, out_uri)
     return summary
