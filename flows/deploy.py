@@ -8,7 +8,7 @@
   `executor`): batch scoring of a CSV/Parquet file, on demand;
 - `score-reviews-shard/manual`: one shard of it, started by `score-reviews` with
   `executor=deployments` (one flow run, on Kubernetes one Job, per shard; its Job asks for
-  SHARD_JOB_VARIABLES' CPU and memory);
+  `flow_job_variables`' CPU and memory);
 - the automation `retrain-sentiment-on-evidence`: a drift or quality event of the monitor runs
   `train-sentiment/daily` at once (docs/monitoring.md).
 
@@ -52,13 +52,20 @@ FLOWS: list[tuple[object, str, str, Crontab]] = [
     (score_reviews, "score_flow.py:score_reviews", MANUAL, lambda s: None),
     (score_reviews_shard, "score_flow.py:score_reviews_shard", MANUAL, lambda s: None),
 ]
-# Kubernetes job variables of single deployments, over the pool's defaults and --env: a scoring
-# shard is one CPU-bound process (the compiled scorer, ~1 core) holding the model and a row
-# group at a time (peak RSS 626 MB for a shard process on ~1M reviews, BENCHMARKS.md, plus the
-# flow-run engine); the request is what the scheduler packs N shards onto nodes by, the limit
-# stops a runaway row group (a Parquet input written as one huge row group).
-SHARD_JOB_VARIABLES = {"cpu_request": "1", "memory_request": "1Gi", "memory_limit": "2Gi"}
-JOB_VARIABLES: dict[str, dict] = {score_reviews_shard.name: SHARD_JOB_VARIABLES}
+
+
+def flow_job_variables(flow: object, settings: Settings) -> dict:
+    """Kubernetes job variables of single deployments, over the pool's defaults and --env: a
+    scoring shard is one CPU-bound process (the compiled scorer, ~1 core) holding the model and
+    a row group at a time (peak RSS 626 MB for a shard process on ~1M reviews, BENCHMARKS.md,
+    plus the flow-run engine). Its CPU request is what the scheduler packs shards onto nodes by
+    (SENTIMENT_SCORING_SHARD_CPU_REQUEST: 1 core; a small node with the platform on it has less
+    than that free); the memory limit stops a runaway row group (a Parquet input written as
+    one huge row group)."""
+    if flow is score_reviews_shard:
+        return {"cpu_request": settings.scoring_shard_cpu_request, "memory_request": "1Gi",
+                "memory_limit": "2Gi"}
+    return {}
 
 
 def schedule(settings: Settings, crontab: Crontab = lambda s: s.schedule_cron) -> Cron | None:
@@ -108,7 +115,7 @@ def deploy_kubernetes(pool: str, image: str, job_variables: dict, settings: Sett
         flow.deploy(name=name, work_pool_name=pool, image=image, build=False, push=False,
                     schedule=schedule(settings, crontab),
                     job_variables={"image_pull_policy": "IfNotPresent", **job_variables,
-                                   **JOB_VARIABLES.get(flow.name, {})},
+                                   **flow_job_variables(flow, settings)},
                     print_next_steps=False)
         for flow, _, name, crontab in FLOWS
     ]

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # How long one shard flow run may take, from its creation (Job start and model download
     # included), before it counts as failed and is started again (once).
     scoring_shard_timeout_seconds: float = Field(default=1800.0, gt=0)
+    # The CPU request of a shard's Job on Kubernetes (flows/deploy.py): one core per shard, the
+    # rate a shard scores at; lower it where the nodes have less than a core free (the e2e on
+    # the 2-core from-source cluster).
+    scoring_shard_cpu_request: str = Field(default="1", pattern=r"^[0-9]+(\.[0-9]+)?m?$")
 
     tracking_uri: str = Field(
         default="http://127.0.0.1:5000",

@@ -616,7 +616,10 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
                 text=True,
                 # The monitor on demand here: its hourly run would start a flow-run Job at the top
                 # of the hour, in the middle of steps that count the namespace's pods.
-                env={**env, "SENTIMENT_MONITOR_SCHEDULE_CRON": ""},
+                # And shard Jobs that fit beside the platform on a 2-core node (their default
+                # request is a whole core).
+                env={**env, "SENTIMENT_MONITOR_SCHEDULE_CRON": "",
+                     "SENTIMENT_SCORING_SHARD_CPU_REQUEST": cfg.shard_cpu_request},
                 cwd=ROOT,
                 timeout=300,
             )

@@ -208,3 +208,10 @@ def test_the_shard_deployment_is_registered_with_its_job_resources(monkeypatch):
                      "memory_request": "1Gi", "memory_limit": "2Gi"}
     assert calls["score-reviews"]["job_variables"] == {"image_pull_policy": "IfNotPresent",
                                                        "env": {"X": "1"}}
+    monkeypatch.setenv("SENTIMENT_SCORING_SHARD_CPU_REQUEST", "200m")
+    calls.clear()
+    deploy.deploy_kubernetes("kubernetes", "sentiment-trainer:0.1.0", {}, Settings())
+    assert calls["score-reviews-shard"]["job_variables"]["cpu_request"] == "200m"
+    monkeypatch.setenv("SENTIMENT_SCORING_SHARD_CPU_REQUEST", "one core")
+    with pytest.raises(ValueError, match="scoring_shard_cpu_request"):
+        Settings()

@@ -107,6 +107,9 @@ class Config:
     scale_shards: list[int] = field(default_factory=lambda: [
         int(n) for n in os.environ.get("E2E_SCALE_SHARDS", "1,2").split(",") if n.strip()])
     scale_repeats: int = int(os.environ.get("E2E_SCALE_REPEATS", "1"))
+    # The shard Jobs' CPU request (SENTIMENT_SCORING_SHARD_CPU_REQUEST): the platform already
+    # requests about a core of the from-source cluster's two.
+    shard_cpu_request: str = os.environ.get("E2E_SHARD_CPU_REQUEST", "200m")
 
 
 # ---------------------------------------------------------------------------------------------
