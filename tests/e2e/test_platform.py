@@ -62,6 +62,7 @@ PROMOTE_DEPLOYMENT = "promote-sentiment/manual"
 ROLLBACK_DEPLOYMENT = "rollback-sentiment/manual"
 MONITOR_DEPLOYMENT = "monitor-sentiment/hourly"
 SCORE_DEPLOYMENT = "score-reviews/manual"
+SHARD_DEPLOYMENT = "score-reviews-shard/manual"
 # The annotation the trainer patches: the chart's global.rollout.annotation.
 ROLLOUT_ANNOTATION = yaml.safe_load((ROOT / "charts" / "sentiment-platform" / "values.yaml").read_text())[
     "global"]["rollout"]["annotation"]
@@ -596,7 +597,7 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
             with prefect_client(state) as client:
                 try:
                     for name in (cfg.deployment, PROMOTE_DEPLOYMENT, ROLLBACK_DEPLOYMENT,
-                                 MONITOR_DEPLOYMENT):
+                                 MONITOR_DEPLOYMENT, SCORE_DEPLOYMENT, SHARD_DEPLOYMENT):
                         client.read_deployment_by_name(name)
                     return True
                 except Exception:  # noqa: BLE001 - ObjectNotFound
