@@ -90,6 +90,19 @@ def main() -> None:
                 "", table(["scale", "rows", "preprocess s", "fit s", "total s", "peak RSS MB"],
                           [[f"x{r['scale']}", r["rows"], r["preprocess_s"], r["fit_s"],
                             r["total_s"], r["peak_rss_mb"]] for r in g["scales"]]), ""]
+    f = read("train_scale_flow")
+    if f:
+        steps = ["load", "validate", "split", "preprocess", "search", "refit", "evaluate",
+                 "register", "promote"]
+        doc += ["Full flow: `workflows.training.run_training` (what the Prefect flow runs), "
+                "`full` profile, local MLflow (SQLite), a production version for the gate to "
+                "score on the whole test split. Seconds per step; peak RSS: the process tree's "
+                "sampled every 0.2 s (the gate scores production in a child process) or the "
+                "process's ru_maxrss, whichever is higher.", "",
+                table(["scale", "rows", "search rows", *steps, "total s", "peak RSS MB"],
+                      [[f"x{r['scale']} flow", r["rows"], r["search_rows"],
+                        *(r["steps"].get(k, {}).get("s") for k in steps), r["total_s"],
+                        r["peak_rss_mb"]] for r in f["scales"]]), ""]
     if notes.exists():
         doc += [notes.read_text()]
     text = "\n".join(doc).rstrip() + "\n"

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # Candidates are compared by grouped k-fold CV over the training split. (A single validation
     # fold is not enough here: one group, the 978 reviews that say just "Good", fills most of it.)
     cv_folds: int = Field(default=3, ge=2, le=10)
+    # Larger training splits are searched on a stratified, seeded sample of this many rows (0:
+    # all rows); the chosen candidate is then fit on the whole training split and judged on the
+    # whole test split. The project's file (~6.8k training rows) is searched whole; x100 grown
+    # data (680k) would take ~an hour to search whole (BENCHMARKS.md, "Training on grown data").
+    search_max_rows: int = Field(default=20_000, ge=0)
     seed: int = 42
     # Champion/challenger: the challenger must beat production by more than this weighted F1.
     min_improvement: float = Field(default=0.0, ge=0)

@@ -70,7 +70,17 @@ def test_non_numeric_rating_fails():
 def test_empty_texts_and_missing_ratings_are_dropped_and_counted():
     data = from_bytes(csv("Review text,Ratings\ngood,5\n,4\n  ,3\nbad,\nawful,1\n"), "d.csv")
     assert data.stats == {"rows_read": 5, "dropped_missing_rating": 1, "dropped_empty_text": 2,
-                          "rows_used": 2, "duplicate_texts": 0}
+                          "dropped_unscorable_text": 0, "rows_used": 2, "duplicate_texts": 0}
+
+
+def test_texts_the_model_server_refuses_are_dropped_and_counted():
+    """The gate scores production through the served pyfunc: a test row it refuses (no letters,
+    digits or emoji; a field past MAX_TEXT_CHARS) would stop the gate (seen at x100)."""
+    long = "a" * 20_001
+    data = from_bytes(csv(f"Review text,Review Title,Ratings\ngood,,5\n...,,4\n\u200b!,,3\n"
+                          f"{long},,2\nfine,{long},1\n\U0001F44D,,5\n\u00e9t\u00e9,,1\n"), "u.csv")
+    assert data.stats["dropped_unscorable_text"] == 4
+    assert data.frame["text"].tolist() == ["good", "\U0001F44D", "\u00e9t\u00e9"]
 
 
 def test_all_empty_texts_fail():

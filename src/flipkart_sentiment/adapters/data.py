@@ -20,6 +20,7 @@ import pandas as pd
 from ..config import s3_endpoint
 from ..core.labels import DEFAULT_LABEL_MAP
 from ..core.split import ARRIVED
+from ..serving.reviews import MAX_TEXT_CHARS, has_content
 
 # Spellings seen in Flipkart scrapes; matching ignores case, spaces, underscores and hyphens.
 TEXT_COLUMNS = ("Review text", "Review_Text", "review_text", "Review", "review", "text",
@@ -156,14 +157,22 @@ def validate(
         )
 
     empty_text = out["text"] == ""
+    # Rows the model server refuses (serving.reviews): a text of only punctuation or invisible
+    # characters has no feature, and a field past MAX_TEXT_CHARS is not scored. The gate scores
+    # production on the test split through the server's pyfunc, so one such row would stop it.
+    unscorable = ~empty_text & (~out["text"].map(has_content)
+                                | (out["text"].str.len() > MAX_TEXT_CHARS)
+                                | (out["title"].str.len() > MAX_TEXT_CHARS))
     stats["dropped_missing_rating"] = int(no_rating.sum())
     stats["dropped_empty_text"] = int((empty_text & ~no_rating).sum())
-    keep = ~no_rating & ~empty_text
+    stats["dropped_unscorable_text"] = int((unscorable & ~no_rating).sum())
+    keep = ~no_rating & ~empty_text & ~unscorable
     out = out.loc[keep].copy()
     if out.empty:
         raise DataValidationError(
-            f"{source}: no usable rows: {stats['dropped_empty_text']} empty review text(s) and "
-            f"{stats['dropped_missing_rating']} missing rating(s) out of {stats['rows_read']} rows"
+            f"{source}: no usable rows: {stats['dropped_empty_text']} empty review text(s), "
+            f"{stats['dropped_unscorable_text']} without letters, digits or emoji (or too long) "
+            f"and {stats['dropped_missing_rating']} missing rating(s) out of {stats['rows_read']} rows"
         )
     out["rating"] = numeric[keep].astype(int)
     out["label"] = out["rating"].map(mapping)

@@ -70,19 +70,23 @@ def current(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
 # A registered version is scored in a fresh interpreter, where the model loads with the code it
 # was logged with (its code/ directory comes first on sys.path): a version logged by an older
 # release keeps working after an upgrade, whatever this process has imported. Rows go in batches
-# of at most _BATCH, the most a served model of any release accepts in one call.
+# of at most _BATCH, the most a served model of any release accepts in one call. "labels" as the
+# last argument: only the labels come back (the gate's need: a list of strings, not a dict of
+# probabilities per row of a test split of any size).
 _BATCH = 10_000
 _PREDICT = """
 import json, sys
 import mlflow.pyfunc
 uri, rows_path, out_path, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+labels_only = sys.argv[5] == "labels"
 model = mlflow.pyfunc.load_model(uri)
 with open(rows_path, encoding="utf-8") as fh:
     rows = json.load(fh)
 predictions = []
 for start in range(0, len(rows), batch):
-    predictions += [{"label": p["label"], "probabilities": p["probabilities"]}
-                    for p in model.predict(rows[start:start + batch])]
+    answers = model.predict(rows[start:start + batch])
+    predictions += ([p["label"] for p in answers] if labels_only else
+                    [{"label": p["label"], "probabilities": p["probabilities"]} for p in answers])
 with open(out_path, "w", encoding="utf-8") as fh:
     json.dump(predictions, fh)
 """
@@ -94,11 +98,15 @@ class ScoringFailed(RuntimeError):
 
 def predict_labels(model_uri: str, rows: list[dict], timeout: float = 1800) -> list[str]:
     """Labels of a registered model for {"title", "text"} rows, any number of them."""
-    return [p["label"] for p in predict(model_uri, rows, timeout)]
+    return _score(model_uri, rows, timeout, "labels")
 
 
 def predict(model_uri: str, rows: list[dict], timeout: float = 1800) -> list[dict]:
     """{"label", "probabilities"} of a registered model for {"title", "text"} rows."""
+    return _score(model_uri, rows, timeout, "all")
+
+
+def _score(model_uri: str, rows: list[dict], timeout: float, what: str) -> list:
     with tempfile.TemporaryDirectory() as tmp:
         rows_path, out_path = Path(tmp) / "rows.json", Path(tmp) / "labels.json"
         rows_path.write_text(json.dumps(rows), encoding="utf-8")
@@ -106,7 +114,7 @@ def predict(model_uri: str, rows: list[dict], timeout: float = 1800) -> list[dic
         # -I: no current directory or user site on sys.path, only the model's code and the venv.
         proc = subprocess.run(
             [sys.executable, "-I", "-c", _PREDICT, model_uri, str(rows_path),
-             str(out_path), str(_BATCH)],
+             str(out_path), str(_BATCH), what],
             env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -21,14 +21,27 @@ class Split:
 
 @dataclass
 class Splits:
-    """The training workflow's split: held-out test rows, and grouped CV folds over train."""
+    """The training workflow's split: held-out test rows, the training rows, and the rows the
+    candidates are compared on (all of train, or a stratified sample of it) with grouped CV
+    folds over them."""
 
-    train: pd.DataFrame  # candidates are cross-validated and then fit on it
+    train: pd.DataFrame  # the chosen candidate is fit on it
     test: pd.DataFrame   # held out: final metrics and the champion/challenger comparison
-    folds: list[tuple[np.ndarray, np.ndarray]]  # grouped CV folds over `train`
+    folds: list[tuple[np.ndarray, np.ndarray]]  # grouped CV folds over `search`
+    search: pd.DataFrame | None = None  # candidates are cross-validated on it; None: `train`
+
+    def __post_init__(self) -> None:
+        if self.search is None:
+            self.search = self.train
+
+    @property
+    def sampled(self) -> bool:
+        """True when the search sees fewer rows than the chosen model is fit on."""
+        return len(self.search) < len(self.train)
 
     def sizes(self) -> dict[str, int]:
-        return {"n_train": len(self.train), "n_test": len(self.test), "cv_folds": len(self.folds)}
+        return {"n_train": len(self.train), "n_test": len(self.test), "cv_folds": len(self.folds),
+                "search_rows": len(self.search)}
 
 
 def group_keys(frame: pd.DataFrame) -> pd.Series:
@@ -78,14 +91,40 @@ def add_arrivals(split: Split, arrived: pd.DataFrame, test_size: float) -> Split
     )
 
 
-def split_for_training(frame: pd.DataFrame, test_size: float, cv_folds: int, seed: int) -> Splits:
+def search_sample(train: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most `max_rows` rows of `train` (0: no cap) with its label mix, drawn with `seed`;
+    `train` itself when it is no bigger. Every label keeps at least one row, and each label's
+    share is its share of `train` rounded by largest remainder, so the sample has exactly
+    `max_rows` rows (more only when there are more labels than that). Rows keep their order."""
+    if max_rows <= 0 or len(train) <= max_rows:
+        return train
+    labels = train["label"].to_numpy()
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * max_rows / len(train)
+    quota = np.maximum(np.floor(exact).astype(int), 1)
+    for k in np.argsort(-(exact - np.floor(exact)), kind="stable"):  # largest remainder first
+        if quota.sum() >= max_rows:
+            break
+        quota[k] += 1
+    while quota.sum() > max_rows and (quota > 1).any():  # the at-least-one rule overshot
+        quota[np.argmax(quota)] -= 1
+    rng = np.random.default_rng(seed)
+    picked = np.concatenate([rng.choice(np.flatnonzero(labels == c), size=q, replace=False)
+                             for c, q in zip(classes, quota, strict=True)])
+    return train.iloc[np.sort(picked)].reset_index(drop=True)
+
+
+def split_for_training(frame: pd.DataFrame, test_size: float, cv_folds: int, seed: int,
+                       search_max_rows: int = 0) -> Splits:
     """The grouped test split of the shipped rows, the arrived rows added to it (add_arrivals),
-    then grouped CV folds over the training side."""
+    then grouped CV folds over the training side, or over a stratified sample of it of at most
+    `search_max_rows` rows (search_sample; 0: no cap)."""
     if ARRIVED in frame:
         arrived = frame[ARRIVED].astype(bool)
         outer = add_arrivals(grouped_split(frame[~arrived].reset_index(drop=True), test_size, seed),
                              frame[arrived].reset_index(drop=True), test_size)
     else:
         outer = grouped_split(frame, test_size, seed)
-    return Splits(train=outer.train, test=outer.test,
-                  folds=grouped_folds(outer.train, cv_folds, seed))
+    search = search_sample(outer.train, search_max_rows, seed)
+    return Splits(train=outer.train, test=outer.test, folds=grouped_folds(search, cv_folds, seed),
+                  search=search)

@@ -70,25 +70,27 @@ def ensure_servable(params: ModelParams, pipeline: Pipeline) -> None:
 
 
 def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[Candidate]:
-    """Cross-validate every candidate of the profile, then fit it on all of `train`; one nested
-    MLflow run each with params, CV metrics, the CV confusion matrix and the fitted model."""
-    labels = labels_of(splits.train)
-    train = splits.train
+    """Cross-validate every candidate of the profile on the search rows (all of `train`, or a
+    stratified sample of it: Splits.search), then fit it on those rows; one nested MLflow run
+    each with params, CV metrics, the CV confusion matrix and the fitted model."""
+    rows = splits.search
+    labels = labels_of(rows)
     results: list[Candidate] = []
     for params in tqdm(PROFILES[profile], desc=f"search ({profile})", unit="run"):
         with mlflow.start_run(run_name=params.name, nested=True,
                               parent_run_id=parent_run_id) as run:
             started = time.perf_counter()
-            oof = cross_validate(params, train, splits.folds, seed)
-            pipeline = build_pipeline(params, seed).fit(train, train["label"])
+            oof = cross_validate(params, rows, splits.folds, seed)
+            pipeline = build_pipeline(params, seed).fit(rows, rows["label"])
             seconds = time.perf_counter() - started
             ensure_servable(params, pipeline)
-            scores = m.classification_scores(train["label"], oof, labels)
+            scores = m.classification_scores(rows["label"], oof, labels)
             mlflow.log_params(params.as_params() | {"fields": params.fields,
                                                     "algorithm": ALGORITHM})
             mlflow.log_params(preprocessing_description())
+            mlflow.log_params(sample_params(splits))
             mlflow.log_metrics({f"cv_{k}": v for k, v in scores.items()} | {"fit_seconds": seconds})
-            log_confusion(m.confusion(train["label"], oof, labels), labels,
+            log_confusion(m.confusion(rows["label"], oof, labels), labels,
                           f"{params.name} (grouped {len(splits.folds)}-fold CV)")
             info = log_pipeline_model(pipeline)
             mlflow.set_tag("role", "candidate")
@@ -97,6 +99,41 @@ def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[
         results.append(Candidate(params, run.info.run_id, scores, seconds, info.model_uri,
                                  pipeline))
     return results
+
+
+def sample_params(splits: Splits) -> dict[str, int]:
+    """What the search was run on, for the MLflow UI: its rows and the training split's."""
+    return {"search_rows": len(splits.search), "n_train": len(splits.train)}
+
+
+def sample_tag(splits: Splits, seed: int) -> str:
+    if not splits.sampled:
+        return f"all {len(splits.train)} training rows"
+    return (f"stratified sample of {len(splits.search)} of {len(splits.train)} training rows "
+            f"(seed {seed}); the chosen candidate refit on all of them")
+
+
+def refit(splits: Splits, candidates: list[Candidate], seed: int,
+          parent_run_id: str) -> list[Candidate]:
+    """When the search ran on a sample: fit the chosen candidate on the whole training split and
+    log that model in its run (the model that is registered). The other candidates, the
+    seed-recipe baseline among them, stay as the search fit them (on the sample: the parent run's
+    `baseline_fit_rows` says so). Without a sample every candidate is already fit on all rows."""
+    if not splits.sampled:
+        return candidates
+    best = pick_best(candidates, lambda c: c.metrics)
+    train = splits.train
+    started = time.perf_counter()
+    pipeline = build_pipeline(best.params, seed).fit(train, train["label"])
+    seconds = time.perf_counter() - started
+    ensure_servable(best.params, pipeline)
+    log.info("refit %s on %d training rows (%.1fs)", best.params.name, len(train), seconds)
+    with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
+        info = log_pipeline_model(pipeline)
+        mlflow.log_metrics({"refit_seconds": seconds, "refit_rows": float(len(train))})
+        mlflow.set_tag("refit", f"on all {len(train)} training rows")
+    refit = Candidate(best.params, best.run_id, best.metrics, best.seconds, info.model_uri, pipeline)
+    return [refit if c is best else c for c in candidates]
 
 
 def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) -> FinalModel:
@@ -120,6 +157,10 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
         mlflow.set_tag("role", "final")
     baseline_scores = (m.classification_scores(test["label"], baseline.pipeline.predict(test), labels)
                        if baseline else {})
+    if baseline is not None:
+        mlflow.log_metric("baseline_fit_rows",
+                          len(splits.train) if baseline is best or not splits.sampled
+                          else len(splits.search))
 
     rows = [{"name": c.params.name, "best": c is best, **c.metrics} for c in candidates]
     log_figure(run_comparison_figure(rows), "search_comparison.png")

@@ -14,6 +14,7 @@ def summary_markdown(result: TrainingResult, tracking_uri: str, model_name: str)
         "",
         f"- data sha256 `{result.data_sha256[:16]}…`; rows used {result.data_stats.get('rows_used')}"
         f" (dropped: {result.data_stats.get('dropped_empty_text', 0)} empty text, "
+        f"{result.data_stats.get('dropped_unscorable_text', 0)} unscorable text, "
         f"{result.data_stats.get('dropped_missing_rating', 0)} missing rating)",
         f"- labels: {result.label_counts}",
         f"- best candidate: **{final.params.name}** → `{model_name}` version **{result.version}**"

@@ -58,6 +58,7 @@ POLICIES: dict[str, StepPolicy] = {
     "preprocess": StepPolicy(),
     "start_tracking": StepPolicy(retries=3),
     "search": StepPolicy(retries=1),
+    "refit": StepPolicy(retries=1),
     "evaluate": StepPolicy(retries=1),
     "register": StepPolicy(retries=3),
     # promote and deliver run inside `exclusive` (run_training): read production, compare, move
@@ -136,10 +137,12 @@ def start_tracking(settings: Settings, data: ReviewData, splits: Splits,
     mlflow.log_params({"data_sha256": data.sha256, "data_source": data.source,
                        "search_profile": profile, "seed": settings.seed,
                        "label_map": str(settings.label_map), "algorithm": ALGORITHM,
+                       "search_max_rows": settings.search_max_rows,
                        **splits.sizes(), **preprocessing_description()})
     mlflow.log_metrics({f"data_{k}": float(v) for k, v in data.stats.items()})
     mlflow.log_metrics({f"text_{k}": v for k, v in text_stats.items()})
-    mlflow.set_tags({"data_sha256": data.sha256, "git_commit": git_commit()})
+    mlflow.set_tags({"data_sha256": data.sha256, "git_commit": git_commit(),
+                     "search_sample": search_step.sample_tag(splits, settings.seed)})
     mlflow.end_run()
     return run.info.run_id
 
@@ -162,6 +165,11 @@ def _resume(settings: Settings, run_id: str):
 def search(settings: Settings, splits: Splits, profile: str, run_id: str):
     with _resume(settings, run_id):
         return search_step.search(splits, profile, settings.seed, run_id)
+
+
+def refit(settings: Settings, splits: Splits, candidates, run_id: str):
+    with _resume(settings, run_id):
+        return search_step.refit(splits, candidates, settings.seed, run_id)
 
 
 def evaluate(settings: Settings, splits: Splits, candidates, run_id: str):
@@ -217,15 +225,17 @@ def run_training(settings: Settings, data_path: str | None = None, profile: str 
     source = data_path or settings.data_path
     raw = step("load", read_bytes)(source)
     data: ReviewData = step("validate", from_bytes)(raw, source, settings.label_map)
+    del raw  # the file's bytes: ~140 MB at x100, not needed past validation
     if settings.labeled_data:
         labeled = step("load_labeled", load_labeled)(settings.labeled_data, settings.label_map)
         data = combine(data, labeled)
     splits = step("split", split_for_training)(data.frame, settings.test_size, settings.cv_folds,
-                                               settings.seed)
+                                               settings.seed, settings.search_max_rows)
     text_stats = step("preprocess", preprocess)(splits.train)
     run_id = step("start_tracking", start_tracking)(settings, data, splits, profile, text_stats)
     try:
         candidates = step("search", search)(settings, splits, profile, run_id)
+        candidates = step("refit", refit)(settings, splits, candidates, run_id)
         final = step("evaluate", evaluate)(settings, splits, candidates, run_id)
         version = step("register", register)(settings, final, data)
         delivered = None
