@@ -28,8 +28,9 @@ bench-training: venv ## Training benchmark only (flow wall time, preprocessing, 
 	$(BENCH_RUN) $(ROOT)/bench/report.py
 
 .PHONY: bench-train-scale
-bench-train-scale: venv ## Training (validate + preprocess + fit) on grown data x1/x10/x100: wall time, peak RSS
+bench-train-scale: venv ## Training on grown data x1/x10/x100, the fit alone and the whole flow: wall time, peak RSS
 	$(BENCH_RUN) $(ROOT)/bench/train_scale.py 1 10 100
+	$(BENCH_RUN) $(ROOT)/bench/train_scale.py flow 1 10 100
 	$(BENCH_RUN) $(ROOT)/bench/report.py
 
 .PHONY: bench-report
