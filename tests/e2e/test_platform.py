@@ -170,6 +170,14 @@ def prefect_env(state: dict) -> dict:
 
 
 @contextmanager
+def mlflow_client(state: dict):
+    """A client on the MLflow forward. Built per use: `.url` restarts a forward whose kubectl has
+    exited (a restarted or replaced pod ends it), where a client kept from step 3 would not."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=state["mlflow_pf"].url)
+
+
 def prefect_client(state: dict):
     """A sync Prefect client on the port-forwarded API (settings are bound at import time)."""
     from prefect.client.orchestration import get_client
@@ -465,7 +473,7 @@ def helm_install(kube: Kube, cfg: Config, chart) -> None:
 def inventory(cfg: Config, state: dict) -> dict:
     """What an upgrade or a restore must keep: every MLflow run (status, metrics), registered
     version (run, tags), alias, Prefect deployment (schedules) and finished flow run."""
-    client = state["mlflow"]
+    client = mlflow_client(state)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = {r.info.run_id: (r.info.status, sorted(r.data.metrics.items()))
             for r in client.search_runs(experiments, max_results=5000)}
@@ -481,6 +489,19 @@ def inventory(cfg: Config, state: dict) -> dict:
                      if r.state_type and r.state_type.value in ("COMPLETED", "FAILED")}
     return {"runs": runs, "versions": versions, "aliases": aliases,
             "deployments": deployments, "flow_runs": flow_runs}
+
+
+def inventory_when_answering(cfg: Config, state: dict, timeout: float) -> dict:
+    """The inventory, retried while the servers or their forwards come back."""
+    def attempt() -> dict:
+        try:
+            return inventory(cfg, state)
+        except Exception:
+            for key in ("mlflow_pf", "prefect_pf"):
+                state[key].start()
+            raise
+
+    return wait_until("MLflow and Prefect answering", attempt, timeout, 5)
 
 
 def describe_inventory(inv: dict) -> str:
@@ -633,12 +654,9 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
 
 def test_3_mlflow_registry(kube: Kube, cfg: Config, state: dict):
     with LOG.step("3. MLflow (PostgreSQL + S3) shows the run, version, tags and production alias"):
-        from mlflow import MlflowClient
-
         svc = service_for(kube, 5000, "mlflow")
         state["mlflow_pf"] = PortForward(kube, svc["metadata"]["name"], 5000)
-        client = MlflowClient(tracking_uri=state["mlflow_pf"].url)
-        state["mlflow"] = client
+        client = mlflow_client(state)
         exp = client.get_experiment_by_name(cfg.experiment)
         assert exp is not None, f"experiment {cfg.experiment} missing"
         runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
@@ -764,7 +782,7 @@ def test_4a_helm_upgrade_from_the_last_release_under_load(kube: Kube, cfg: Confi
         pytest.skip("E2E_PREVIOUS_CHART=none: this checkout was installed directly")
     with LOG.step(f"4a. helm upgrade {cfg.previous_chart.name} -> this checkout under load: "
                   "nothing lost, no request failed"):
-        before = inventory(cfg, state)
+        before = inventory_when_answering(cfg, state, 120)
         LOG.say(f"before: {describe_inventory(before)}")
         with LoadGenerator(kube, state) as load:
             started = time.monotonic()
@@ -787,8 +805,7 @@ def test_4a_helm_upgrade_from_the_last_release_under_load(kube: Kube, cfg: Confi
         # The served version survives the upgrade (the chart never renders SERVED_MODEL_URI).
         assert summary["versions"] == {state["prod_version"]: summary["sent"]}, summary
         assert served_version(kube, state) == state["prod_version"]
-        after = wait_until("MLflow and Prefect answering after the upgrade",
-                           lambda: inventory(cfg, state), 300, 5)
+        after = inventory_when_answering(cfg, state, 300)
         LOG.say(f"after: {describe_inventory(after)}")
         assert_kept(before, after)
         # The pre-upgrade hook backed up both databases and the artifacts before migrating.
@@ -880,13 +897,11 @@ def test_4b_prometheus_scrapes_the_platform(kube: Kube, cfg: Config, state: dict
 def test_4c_the_monitor_reads_the_prediction_log(kube: Kube, cfg: Config, state: dict):
     with LOG.step("4c. the model server logged the curls to the object store; the monitor flow "
                   "run reads them"):
-        from mlflow import MlflowClient
-
         # Every curl so far was scored by the production version; each pod writes a file within
         # predictionLog.flushSeconds (5 s here) of its first record.
         time.sleep(10)
         run = run_flow(kube, cfg, state, {}, "monitor", deployment=MONITOR_DEPLOYMENT)
-        client: MlflowClient = state["mlflow"]
+        client = mlflow_client(state)
         exp = client.get_experiment_by_name("flipkart-sentiment-monitoring")
         assert exp is not None, "the monitor logged no run"
         (latest,) = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"],
@@ -1130,7 +1145,7 @@ def test_7_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, sta
             state["run2"] = run
             done = time.time()
         rows = load.rows
-        client = state["mlflow"]
+        client = mlflow_client(state)
         prod = client.get_model_version_by_alias(cfg.model_name, "production")
         new = str(prod.version)
         assert new != state["prod_version"], "the quick profile's winner did not beat the seed recipe"
@@ -1149,7 +1164,7 @@ def test_7_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, sta
 
 def test_8_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dict):
     with LOG.step("8. a worse challenger does not move production, nor roll the server"):
-        client = state["mlflow"]
+        client = mlflow_client(state)
         before = {v.version for v in client.search_model_versions(f"name='{cfg.model_name}'")}
         ms_before = kube.json("get", "deployment", state["ms_deployment"])["metadata"]["generation"]
         # "seed" is the deliberately weaker recipe on its own (see flipkart_sentiment.core.profiles).
@@ -1168,7 +1183,7 @@ def test_8_worse_challenger_keeps_production(kube: Kube, cfg: Config, state: dic
 def test_9_rollback_and_rollout_undo_bring_the_previous_version_back(
         kube: Kube, cfg: Config, state: dict):
     with LOG.step("9. flipkart-sentiment rollback and kubectl rollout undo bring v1 back"):
-        client, v1, v2 = state["mlflow"], state["v1"], state["v2"]
+        client, v1, v2 = mlflow_client(state), state["v1"], state["v2"]
 
         def answered_by() -> str:
             answer = request_in_cluster(kube, state, {"inputs": REVIEWS[:1]})
@@ -1201,7 +1216,7 @@ def test_10_a_version_that_cannot_load_is_reverted(kube: Kube, cfg: Config, stat
         import mlflow
         from sentiment_testkit.models import register_broken
 
-        client, good = state["mlflow"], state["v2"]
+        client, good = mlflow_client(state), state["v2"]
         mlflow.set_tracking_uri(state["mlflow_pf"].url)
         broken = register_broken(cfg.model_name)
         LOG.say(f"registered v{broken}: its pipeline artifact is not a pipeline")
@@ -1287,7 +1302,7 @@ def test_11b_an_upgrade_kubernetes_cannot_apply_is_refused_before_anything_chang
 def test_11c_a_lost_database_comes_back_from_the_last_backup(kube: Kube, cfg: Config, state: dict):
     with LOG.step("11c. make k8s-backup; PostgreSQL's volume and pod deleted; make k8s-restore: "
                   "the same runs, versions, aliases, deployments; the same version served"):
-        before = inventory(cfg, state)
+        before = inventory_when_answering(cfg, state, 120)
         backup_s, out = backup_script(kube, cfg, "backup")
         LOG.say(f"backup in {backup_s:.0f}s:\n" + "\n".join(
             line for line in out.splitlines() if "[store]" in line or "[db]" in line))
@@ -1308,10 +1323,7 @@ def test_11c_a_lost_database_comes_back_from_the_last_backup(kube: Kube, cfg: Co
                 f"{restore_s:.0f}s:\n" + "\n".join(
                     line for line in out.splitlines() if "[store]" in line or "[db]" in line
                     or line.startswith("restored")))
-        for key in ("mlflow_pf", "prefect_pf"):
-            state[key].start()
-        after = wait_until("MLflow and Prefect answering after the restore",
-                           lambda: inventory(cfg, state), 300, 5)
+        after = inventory_when_answering(cfg, state, 300)
         LOG.say(f"after the restore: {describe_inventory(after)}")
         assert_kept(before, after)
         wait_model_server_ready(kube, state)
