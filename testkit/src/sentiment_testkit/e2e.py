@@ -275,6 +275,12 @@ class PortForward:
 
     @property
     def url(self) -> str:
+        if self.proc is not None and self.proc.poll() is not None:
+            # Say why it ended (a replaced pod, a lost connection): a step that fails later on this
+            # forward is then explained in the log.
+            said = (self.proc.stdout.read() if self.proc.stdout else "").strip().splitlines()
+            LOG.say(f"port-forward to svc/{self.service} had exited ({self.proc.returncode}): "
+                    f"{said[-3:]}; restarting it")
         if self.proc is None or self.proc.poll() is not None:
             self.start()
         return f"http://127.0.0.1:{self.local_port}"
