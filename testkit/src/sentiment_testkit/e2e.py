@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +244,7 @@ class PortForward:
         self.kube, self.service, self.port = kube, service, port
         self.proc: subprocess.Popen | None = None
         self.local_port: int | None = None
+        self.said: deque[str] = deque(maxlen=5)
 
     def start(self) -> int:
         self.stop()
@@ -268,6 +271,11 @@ class PortForward:
             m = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line or "")
             if m:
                 self.local_port = int(m.group(1))
+                # kubectl prints a line per connection: unread, the pipe fills and the forward
+                # blocks. Keep the last lines, to say why it ended.
+                self.said.clear()
+                threading.Thread(target=self.said.extend, args=(self.proc.stdout,),
+                                 daemon=True).start()
                 return self.local_port
             if self.proc.poll() is not None:
                 break
@@ -278,9 +286,8 @@ class PortForward:
         if self.proc is not None and self.proc.poll() is not None:
             # Say why it ended (a replaced pod, a lost connection): a step that fails later on this
             # forward is then explained in the log.
-            said = (self.proc.stdout.read() if self.proc.stdout else "").strip().splitlines()
             LOG.say(f"port-forward to svc/{self.service} had exited ({self.proc.returncode}): "
-                    f"{said[-3:]}; restarting it")
+                    f"{[line.strip() for line in self.said]}; restarting it")
         if self.proc is None or self.proc.poll() is not None:
             self.start()
         return f"http://127.0.0.1:{self.local_port}"
