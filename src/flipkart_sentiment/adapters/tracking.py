@@ -31,7 +31,8 @@ SOURCE = "flows/train_flow.py"
 
 
 def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
-    return {f"{prefix}/{k}": float(v) for k, v in metrics.items()}
+    """`metrics` under `prefix/`, to 4 decimals: the runs table shows 0.8640, not 0.86397153…"""
+    return {f"{prefix}/{k}": round(float(v), 4) for k, v in metrics.items()}
 
 
 def source_tags(commit: str) -> dict[str, str]:

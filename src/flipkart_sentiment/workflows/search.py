@@ -90,7 +90,7 @@ def search(splits: Splits, profile: str, seed: int, parent_run_id: str,
                                                     "algorithm": ALGORITHM})
             mlflow.log_params(preprocessing_description())
             mlflow.log_params(sample_params(splits))
-            mlflow.log_metrics(prefixed("cv", scores) | {"timing/fit_seconds": seconds})
+            mlflow.log_metrics(prefixed("cv", scores) | prefixed("timing", {"fit_seconds": seconds}))
             log_confusion(m.confusion(rows["label"], oof, labels), labels,
                           f"{params.name} (grouped {len(splits.folds)}-fold CV)")
             info = log_pipeline_model(pipeline)
@@ -134,7 +134,8 @@ def refit(splits: Splits, candidates: list[Candidate], seed: int,
     log.info("refit %s on %d training rows (%.1fs)", best.params.name, len(train), seconds)
     with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
         info = log_pipeline_model(pipeline)
-        mlflow.log_metrics({"timing/refit_seconds": seconds, "data/refit_rows": float(len(train))})
+        mlflow.log_metrics(prefixed("timing", {"refit_seconds": seconds})
+                           | prefixed("data", {"refit_rows": len(train)}))
         mlflow.set_tag("refit", f"on all {len(train)} training rows")
     refit = Candidate(best.params, best.run_id, best.metrics, best.seconds, info.model_uri, pipeline)
     return [refit if c is best else c for c in candidates]
