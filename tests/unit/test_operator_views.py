@@ -131,3 +131,12 @@ def test_the_flow_parameters_are_a_form_with_choices():
     assert ["full", "quick", "seed"] in choices, search
     assert "search profile" in search.get("description", "").lower()
     assert "reviews CSV" in schema["properties"]["data_path"].get("description", "")
+
+
+def test_no_labeled_reviews_leave_the_data_as_it_is(tmp_path, caplog):
+    from flipkart_sentiment.workflows import training
+
+    caplog.set_level("INFO", "flipkart_sentiment")
+    d = data()
+    assert training.add_labeled(d, [str(tmp_path)], Settings().label_map) is d
+    assert "no newly labeled reviews" in caplog.text

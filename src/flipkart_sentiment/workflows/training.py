@@ -260,10 +260,13 @@ def validate(raw: bytes, source: str, label_map: dict[int, str]) -> ReviewData:
     return data
 
 
-def add_labeled(data: ReviewData, uri: str, label_map: dict[int, str]) -> ReviewData:
-    labeled = load_labeled(uri, label_map)
-    log.info("%s newly labeled reviews from %s join the %s rows", f"{len(labeled.frame):,}", uri,
-             f"{len(data.frame):,}")
+def add_labeled(data: ReviewData, sources: list[str], label_map: dict[int, str]) -> ReviewData:
+    labeled = load_labeled(sources, label_map)
+    if labeled is None:
+        log.info("no newly labeled reviews under %s", ", ".join(sources))
+        return data
+    log.info("%s newly labeled reviews from %s join the %s rows", f"{len(labeled.frame):,}",
+             ", ".join(sources), f"{len(data.frame):,}")
     return combine(data, labeled)
 
 
