@@ -1,7 +1,8 @@
 """Screenshots of what an operator sees in the local platform's UIs (`make screenshots`).
 
-After `make demo`: MLflow (runs table, a run's plots, the registered model) and Prefect (the
-training flow run, its deployment, the training-summary artifact), captured with Debian's Chromium
+After `make demo`: MLflow (runs table, a run's plots, the registered model, the production
+version's card) and Prefect (the training flow run and its steps' logs, its deployment, the
+training-summary artifact), captured with Debian's Chromium
 into docs/img/ (or --out DIR). Reads the platform's ports from MLFLOW_PORT/PREFECT_PORT and its
 credentials from $RUN_DIR/credentials.env, as scripts/local/platform.sh writes them.
 
@@ -106,6 +107,13 @@ class Platform:
             fail(f"no run of the Prefect flow {FLOW!r}: run `make demo` first")
         return runs[0]
 
+    def production_version(self) -> str:
+        response = self._mlflow.get("/registered-models/alias",
+                                    params={"name": MODEL, "alias": "production"})
+        if response.status_code == 404:
+            fail(f"no {MODEL}@production yet: run `make demo` first")
+        return response.raise_for_status().json()["model_version"]["version"]
+
     def deployment(self) -> dict:
         response = self._prefect.get(f"/deployments/name/{FLOW}/{DEPLOYMENT}")
         if response.status_code == 404:
@@ -154,12 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         shot(page, "mlflow-run-plots.png", f"run {run.get('run_name')}, artifact {plot}")
         ui.open_registered_model(page, platform.mlflow, MODEL)
         shot(page, "mlflow-model.png", f"registered model {MODEL}")
+        version = platform.production_version()
+        ui.open_model_version(page, platform.mlflow, MODEL, version)
+        shot(page, "mlflow-version.png", f"{MODEL} version {version}, its card")
         mlflow.close()
 
         prefect = ui.prefect_context(browser, platform.prefect_auth)
         page = prefect.new_page()
         ui.open_flow_run(page, platform.prefect, flow_run["id"], flow_run["name"], platform.prefect_auth)
         shot(page, "prefect-flow-run.png", f"flow run {flow_run['name']}")
+        ui.scroll_to_log(page, "winner of ")
+        shot(page, "prefect-flow-run-logs.png", f"flow run {flow_run['name']}, the steps' logs")
         ui.open_deployment(page, platform.prefect, deployment["id"], deployment["name"],
                            platform.prefect_auth, flow_run_name=flow_run["name"])
         shot(page, "prefect-deployment.png", f"deployment {FLOW}/{deployment['name']}")

@@ -234,6 +234,22 @@ def open_registered_model(page: Page, mlflow_url: str, model: str) -> None:
     expect(page.get_by_role("link", name=re.compile(r"^Version \d+$")).first).to_be_visible()
 
 
+def open_model_version(page: Page, mlflow_url: str, model: str, version: str) -> None:
+    """A registered version's page, its description (the model card) on screen."""
+    page.goto(f"{_ui(mlflow_url)}#/models/{quote(model)}/versions/{version}")
+    expect(page.get_by_text(f"Version {version}").first).to_be_visible()
+    settle(page)
+
+
+def scroll_to_log(page: Page, text: str) -> None:
+    """Scroll a Prefect flow run's log list to the first line containing `text`."""
+    line = page.get_by_text(text).first
+    line.wait_for()
+    line.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 250)  # a few lines before it stay in view: the steps leading up to it
+    settle(page, 2_000)
+
+
 def version_aliases(page: Page, version: str) -> list[str]:
     """The aliases the registered model's page shows on `version`'s row ("production", ...)."""
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=f"Version {version}", exact=True))
