@@ -169,7 +169,6 @@ def prefect_env(state: dict) -> dict:
     return env
 
 
-@contextmanager
 def mlflow_client(state: dict):
     """A client on the MLflow forward. Built per use: `.url` restarts a forward whose kubectl has
     exited (a restarted or replaced pod ends it), where a client kept from step 3 would not."""
@@ -178,6 +177,7 @@ def mlflow_client(state: dict):
     return MlflowClient(tracking_uri=state["mlflow_pf"].url)
 
 
+@contextmanager
 def prefect_client(state: dict):
     """A sync Prefect client on the port-forwarded API (settings are bound at import time)."""
     from prefect.client.orchestration import get_client
