@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         ui.open_deployment(page, platform.prefect, deployment["id"], deployment["name"],
                            platform.prefect_auth, flow_run_name=flow_run["name"])
         shot(page, "prefect-deployment.png", f"deployment {FLOW}/{deployment['name']}")
+        ui.open_custom_run(page, platform.prefect, deployment["id"], platform.prefect_auth,
+                           choose="search")
+        shot(page, "prefect-custom-run.png",
+             f"deployment {FLOW}/{deployment['name']}, a custom run's parameter form")
         ui.open_artifact(page, platform.prefect, ARTIFACT_KEY, platform.prefect_auth)
         shot(page, "prefect-artifact.png", f"artifact {ARTIFACT_KEY}")
         prefect.close()

@@ -325,6 +325,20 @@ def open_deployment(page: Page, ui_url: str, deployment_id: str, deployment_name
     settle(page)
 
 
+def open_custom_run(page: Page, ui_url: str, deployment_id: str, auth_string: str | None = None,
+                    choose: str | None = None) -> None:
+    """A deployment's "Run > Custom run" form: the flow's parameters with their descriptions;
+    `choose`: a parameter whose "str" side of "str | None" to show (a select of its choices)."""
+    _prefect_goto(page, ui_url, f"/deployments/deployment/{deployment_id}/run", auth_string)
+    expect(page.get_by_text("Parameters", exact=True).first).to_be_visible()
+    if choose:
+        block = page.locator(".schema-form-property").filter(
+            has=page.get_by_text(re.compile(rf"^{re.escape(choose)}( \(Optional\))?$")))
+        block.get_by_role("button", name="str", exact=True).first.click()
+        block.locator("fieldset button.p-select-button__control").first.wait_for()
+    settle(page, 2_000)
+
+
 def open_artifact(page: Page, ui_url: str, key: str, auth_string: str | None = None) -> None:
     """The newest artifact of `key` (from the key's timeline, as a user clicks it), rendered."""
     _prefect_goto(page, ui_url, f"/artifacts/key/{quote(key, safe='')}", auth_string)
