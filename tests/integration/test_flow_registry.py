@@ -108,7 +108,7 @@ def test_an_operator_finds_the_story_in_mlflow_and_prefect(champion, client, pre
     """docs/dashboards.md: what the UIs show after one flow run."""
     parent = client.get_run(champion["run_id"])
     experiment = client.get_experiment(parent.info.experiment_id)
-    # MLflow 3's UI opens the experiment on its model-training view, not the GenAI one.
+    # A machine-learning experiment to MLflow 3 (its UI view is a link parameter: docs/dashboards.md).
     assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
     assert "`cv/`" in experiment.tags.get("mlflow.note.content", "")
     name = parent.info.run_name

@@ -22,8 +22,9 @@ import mlflow
 from ..serving import packaging
 from .plots import confusion_matrix_figure
 
-# MLflow 3's UI opens an experiment on the view its kind names; without the tag it guesses the
-# GenAI one (traces) for an experiment that has none.
+# The experiment's kind, which MLflow 3 would otherwise infer: a machine-learning experiment, not
+# a GenAI one. (3.17's UI still opens on its GenAI view until its "Model training" switch or a
+# ?workflowType=machine_learning link says otherwise: docs/dashboards.md.)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # Where a run came from, for the runs table's Source column (MLflow would name the process's
 # entry point: Prefect's engine.py, or the CLI).
@@ -50,8 +51,8 @@ def version_url(ui: str, model: str, version: str) -> str:
 
 
 def use_experiment(name: str, description: str) -> str:
-    """Make `name` the active experiment, opened on MLflow's model-training view, with its
-    description; returns its id."""
+    """Make `name` the active experiment, of the machine-learning kind, with its description;
+    returns its id."""
     experiment = mlflow.set_experiment(name)
     client = mlflow.MlflowClient()
     for key, value in (EXPERIMENT_KIND | {"mlflow.note.content": description}).items():
