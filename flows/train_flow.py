@@ -8,15 +8,23 @@ publishes the run summary as an artifact.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
+from uuid import UUID
 
-from prefect import flow, get_run_logger, task
+from package_logs import send_package_logs_to_prefect
+from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
 from promotion_lock import promotion_lock
 
 from flipkart_sentiment.config import Settings
+from flipkart_sentiment.core.profiles import ProfileName
 from flipkart_sentiment.workflows.summary import summary_markdown
 from flipkart_sentiment.workflows.training import POLICIES, run_training
+
+send_package_logs_to_prefect()
 
 
 def as_task(settings: Settings) -> Callable[[str, Callable[..., Any]], Callable[..., Any]]:
@@ -35,23 +43,43 @@ def as_task(settings: Settings) -> Callable[[str, Callable[..., Any]], Callable[
     return wrap
 
 
-@flow(name="train-sentiment", log_prints=True)
-def train_sentiment(data_path: str | None = None, search: str | None = None) -> dict[str, Any]:
-    """Load, validate, split, preprocess, search, evaluate, register, promote and deliver."""
+def provisional_name() -> str:
+    """The flow run's name until the data is read: its file and the time. Then it takes the MLflow
+    run's name (`rename_flow_run`), which has the data's sha256 in it."""
+    path = runtime.flow_run.parameters.get("data_path") or Settings().data_path
+    stem = PurePosixPath(path.rstrip("/")).stem or "data"
+    return f"train {stem} {datetime.now(UTC):%Y-%m-%d %H:%M}"
+
+
+def rename_flow_run(name: str) -> None:
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(UUID(runtime.flow_run.id), name=name)
+
+
+@flow(name="train-sentiment", flow_run_name=provisional_name, log_prints=True)
+def train_sentiment(data_path: str | None = None, search: ProfileName | None = None) -> dict[str, Any]:
+    """Load, validate, split, preprocess, search, evaluate, register, promote and deliver.
+
+    Args:
+        data_path: The reviews CSV (a path or an s3:// URI). Empty: SENTIMENT_DATA_PATH.
+        search: The search profile: `full` (every candidate), `quick` (two), `seed` (the seed
+            recipe only). Empty: SENTIMENT_SEARCH.
+    """
     logger = get_run_logger()
     settings = Settings()
     logger.info("training from %s with search profile %s; MLflow at %s",
                 data_path or settings.data_path, search or settings.search, settings.tracking_uri)
     result = run_training(settings, data_path, search, step=as_task(settings),
-                          exclusive=promotion_lock(settings))
+                          exclusive=promotion_lock(settings), named=rename_flow_run)
     create_markdown_artifact(
         key="training-summary",
-        markdown=summary_markdown(result, settings.tracking_uri, settings.model_name),
-        description=f"{settings.model_name} v{result.version}",
+        markdown=summary_markdown(result, settings.mlflow_ui, settings.model_name),
+        description=f"{settings.model_name} v{result.version}: "
+                    + ("now production" if result.decision.promote else "production unchanged"),
     )
-    logger.info(result.decision.reason)
+    logger.info("gate: %s", result.decision.reason)
     if result.delivery:
-        logger.info(result.delivery.describe())
+        logger.info("rollout: %s", result.delivery.describe())
     return {
         "version": result.version,
         "promoted": result.decision.promote,

@@ -6,13 +6,16 @@ PYTEST_ARGS ?=
 test: venv stand-in-binaries test-system-packages ## Run the test suite: unit, integration, serving, charts, images (starts the servers it needs)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
-# Debian's PostgreSQL server: the Kubernetes backup scripts' test runs a real one (once; sudo
-# when not root).
+# Debian's PostgreSQL server: the Kubernetes backup scripts' test runs a real one; Debian's
+# Chromium: the browser test (tests/browser) drives it with Playwright, which downloads no browser
+# of its own (once each; sudo when not root).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: test-system-packages
-test-system-packages: ## Install Debian's postgresql-15 if no PostgreSQL server binaries are there (the backup scripts' test)
+test-system-packages: ## Install Debian's postgresql-15 and chromium if missing (the backup scripts' and the browser test)
 	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql-15; }
+	@command -v chromium > /dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (no servers)

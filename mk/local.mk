@@ -53,6 +53,11 @@ monitor: venv ## Run the monitor flow now: drift and live F1 of production, MLfl
 local-predict: ## curl the local model server with a few reviews
 	$(PLATFORM) predict
 
+.PHONY: screenshots
+screenshots: venv ## After `make demo`: PNGs of the MLflow and Prefect UIs into docs/img/ (OUT=dir; Debian's chromium)
+	RUN_DIR=$(RUN_DIR) MLFLOW_PORT=$(MLFLOW_PORT) PREFECT_PORT=$(PREFECT_PORT) \
+	  $(PY) $(ROOT)/scripts/local/screenshots.py $(if $(OUT),--out $(OUT))
+
 .PHONY: status
 status: ## Show which local services are running
 	$(PLATFORM) status

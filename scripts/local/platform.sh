@@ -254,10 +254,25 @@ monitor() {
   (cd "$ROOT/flows" && python monitor_flow.py) || die "the monitor flow run failed"
 }
 
+# MLflow 3's UI opens an experiment on its GenAI view unless told otherwise (its "Model
+# training" switch, or this URL parameter): link straight to the training runs.
+runs_url() {
+  local id
+  id=$(curl -fsS -m 5 -u "admin:$MLFLOW_ADMIN_PASSWORD" \
+    "$MLFLOW_TRACKING_URI/api/2.0/mlflow/experiments/get-by-name?experiment_name=$MODEL_NAME" 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["experiment"]["experiment_id"])' 2>/dev/null) || true
+  if [ -n "$id" ]; then
+    echo "$MLFLOW_TRACKING_URI/#/experiments/$id/runs?workflowType=machine_learning"
+  else
+    echo "$MLFLOW_TRACKING_URI/#/experiments?workflowType=machine_learning"
+  fi
+}
+
 urls() {
   cat <<MSG
 
-  MLflow UI      $MLFLOW_TRACKING_URI   (experiment and registered model: $MODEL_NAME)
+  MLflow UI      $(runs_url)
+                 (the training runs of $MODEL_NAME; the registered model under Models; docs/dashboards.md)
                  log in as admin, password MLFLOW_ADMIN_PASSWORD in $CREDENTIALS
   Prefect UI     http://$HOST:$PREFECT_PORT   (train-sentiment/daily, monitor-sentiment/hourly,
                  automation retrain-sentiment-on-evidence)

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:5000",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SENTIMENT_TRACKING_URI"),
     )
+    # Where people open MLflow's UI, for the links in Prefect artifacts and logs (on Kubernetes
+    # the tracking URI is a cluster-internal name). Empty: the tracking URI.
+    mlflow_ui_url: str | None = None
 
     @field_validator("label_map", mode="before")
     @classmethod
@@ -170,6 +173,10 @@ class Settings(BaseSettings):
         if self.rollout_target is not None:
             return self.rollout_target
         return "kubernetes" if self.rollout_deployment else "none"
+
+    @property
+    def mlflow_ui(self) -> str:
+        return (self.mlflow_ui_url or self.tracking_uri).rstrip("/")
 
     @property
     def labels(self) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from mlflow.tracking import MlflowClient
@@ -34,8 +36,8 @@ def test_flow_registers_tags_and_sets_both_aliases(champion, client, data_path):
 def test_every_search_run_is_a_nested_run_with_params_metrics_plots_and_model(champion, client):
     parent = client.get_run(champion["run_id"])
     assert parent.data.params["search_profile"] == "quick"
-    assert parent.data.metrics["test_f1_weighted"] == pytest.approx(champion["test_f1_weighted"])
-    assert "baseline_test_f1_weighted" in parent.data.metrics
+    assert parent.data.metrics["test/f1_weighted"] == pytest.approx(champion["test_f1_weighted"], abs=1e-4)
+    assert "baseline/f1_weighted" in parent.data.metrics
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     roles = sorted(c.data.tags.get("role") for c in children)
@@ -44,14 +46,15 @@ def test_every_search_run_is_a_nested_run_with_params_metrics_plots_and_model(ch
         if child.data.tags.get("role") == "candidate":
             assert {"C", "class_weight", "ngram_max", "min_df", "fields", "stemmer"} <= set(
                 child.data.params)
-            assert "cv_f1_macro" in child.data.metrics and "cv_f1_negative" in child.data.metrics
+            assert "cv/f1_macro" in child.data.metrics and "cv/f1_negative" in child.data.metrics
+            assert "timing/fit_seconds" in child.data.metrics
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "search_comparison.png" in artifacts
     final = next(c for c in children if c.data.tags.get("role") == "final")
     assert final.info.run_id == client.get_model_version(NAME, champion["version"]).run_id
     assert {"confusion_matrix.png", "confusion_matrix_test.png"} <= {
         a.path for a in client.list_artifacts(final.info.run_id)}
-    assert "test_f1_weighted" in final.data.metrics
+    assert "test/f1_weighted" in final.data.metrics
 
 
 def test_logged_model_has_signature_and_input_example(champion, mlflow_server):
@@ -99,3 +102,50 @@ def test_bad_data_fails_validation_and_registers_nothing(client, mlflow_server, 
     after = {v.version for v in client.search_model_versions(f"name='{NAME}'")}
     assert after == before
     assert client.get_model_version_by_alias(NAME, "production").version == champion["version"]
+
+
+def test_an_operator_finds_the_story_in_mlflow_and_prefect(champion, client, prefect_server):
+    """docs/dashboards.md: what the UIs show after one flow run."""
+    parent = client.get_run(champion["run_id"])
+    experiment = client.get_experiment(parent.info.experiment_id)
+    # A machine-learning experiment to MLflow 3 (its UI view is a link parameter: docs/dashboards.md).
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
+    assert "`cv/`" in experiment.tags.get("mlflow.note.content", "")
+    name = parent.info.run_name
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d · data [0-9a-f]{8} · quick", name), name
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    for run in (parent, *children):
+        assert run.data.tags["mlflow.source.name"] == "flows/train_flow.py", run.data.tags
+        # model metrics and run statistics apart: every name has its group's prefix
+        groups = {key.split("/")[0] for key in run.data.metrics}
+        assert "/" in "".join(run.data.metrics) and all("/" in k for k in run.data.metrics), (
+            sorted(run.data.metrics))
+        assert groups <= {"cv", "test", "baseline", "data", "text", "timing"}, groups
+    assert {"data", "text", "test", "baseline"} <= {k.split("/")[0] for k in parent.data.metrics}
+
+    model = client.get_registered_model(NAME)
+    assert "**Intended use**" in model.description and "**Limits**" in model.description
+    version = client.get_model_version(NAME, champion["version"])
+    assert "Held-out test split" in version.description and name in version.description
+
+    api, auth = prefect_server["api"], prefect_auth()
+    [flow_run] = [r for r in httpx.post(f"{api}/flow_runs/filter", auth=auth, json={
+        "flow_runs": {"name": {"any_": [name]}}}, timeout=30).json()]
+    logs = httpx.post(f"{api}/logs/filter", auth=auth, json={
+        "logs": {"flow_run_id": {"any_": [flow_run["id"]]}}, "limit": 200}, timeout=30).json()
+    said = "\n".join(entry["message"] for entry in logs)
+    for line in ("rows in,", "training rows,", "candidate ", "winner of ",
+                 f"registered {NAME} version {champion['version']}", "gate: promoted",
+                 f"MLflow run '{name}'"):
+        assert line in said, f"no {line!r} in the flow run's logs:\n{said}"
+    task_logs = [entry for entry in logs if entry.get("task_run_id")]
+    assert any("winner of " in entry["message"] for entry in task_logs), "not under the task"
+
+    [artifact] = httpx.post(f"{api}/artifacts/filter", auth=auth, json={
+        "artifacts": {"key": {"any_": ["training-summary"]},
+                      "flow_run_id": {"any_": [flow_run["id"]]}}}, timeout=30).json()
+    assert f"/#/runs/{champion['run_id']})" in artifact["data"]
+    assert f"/#/models/{NAME}/versions/{champion['version']})" in artifact["data"]
+    assert "| label | reviews | share |" in artifact["data"]
+

@@ -35,8 +35,8 @@ def test_labeled_reviews_join_training_and_pass_the_gate(mlflow_server, prefect_
     client = MlflowClient(mlflow_server["url"])
     run = client.get_run(challenger["run_id"])
     used = run.data.metrics
-    assert used["data_labeled_rows_used"] == len(arrived[arrived["Review text"].str.strip() != ""])
-    assert used["data_rows_used"] > used["data_labeled_rows_used"] > 2000
+    assert used["data/labeled_rows_used"] == len(arrived[arrived["Review text"].str.strip() != ""])
+    assert used["data/rows_used"] > used["data/labeled_rows_used"] > 2000
     assert run.data.params["data_source"] == f"{shipped} + {labeled}"
     version = client.get_model_version(NAME, challenger["version"])
     assert version.tags["data_sha256"] != hashlib.sha256(shipped.read_bytes()).hexdigest()

@@ -90,7 +90,8 @@ def test_a_sampled_search_is_logged_and_its_pick_refit_on_all_of_train(data_path
     mlflow.create_experiment(settings.experiment, artifact_location=(tmp_path / "art").as_uri())
     data = load_reviews(str(data_path))
     splits = split_for_training(data.frame, 0.2, 3, 42, settings.search_max_rows)
-    run_id = training.start_tracking(settings, data, splits, "seed", {})
+    run_id = training.start_tracking(settings, data, splits, "seed", {},
+                                     training.run_name(data, "seed"))
 
     candidates = training.search(settings, splits, "seed", run_id)
     refit = training.refit(settings, splits, candidates, run_id)
@@ -104,7 +105,7 @@ def test_a_sampled_search_is_logged_and_its_pick_refit_on_all_of_train(data_path
     [before], [after] = candidates, refit
     run = client.get_run(after.run_id)
     assert run.data.params["search_rows"] == "2000"
-    assert run.data.metrics["refit_rows"] == len(splits.train)
+    assert run.data.metrics["data/refit_rows"] == len(splits.train)
     assert after.model_uri != before.model_uri and after.metrics == before.metrics
     whole = build_pipeline(SEED, settings.seed).fit(splits.train, splits.train["label"])
     probe = splits.test.head(200)

@@ -13,18 +13,22 @@ import numpy as np  # noqa: E402
 
 
 def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: str):
-    fig, ax = plt.subplots(figsize=(5, 4.2), dpi=120)
+    # aspect "auto" and constrained layout: with the square aspect of an image the layout left the
+    # y label outside the figure
+    fig, ax = plt.subplots(figsize=(5.4, 4.4), dpi=120, layout="constrained")
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels,
-           yticklabels=labels, xlabel="predicted", ylabel="true", title=title)
+           yticklabels=labels)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label (rows sum to 100 %)")
+    ax.set_title(title, fontsize=9)
     for i in range(len(labels)):
         for j in range(len(labels)):
             colour = "white" if normalised[i, j] > 0.5 else "black"
             ax.text(j, i, f"{matrix[i, j]}\n{normalised[i, j]:.0%}", ha="center", va="center",
                     color=colour, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
-    fig.tight_layout()
     return fig
 
 
@@ -33,19 +37,19 @@ def run_comparison_figure(rows: Sequence[dict], metrics=("f1_weighted", "f1_macr
     names = [("★ " if r.get("best") else "") + r["name"] for r in rows]
     y = np.arange(len(rows))
     height = 0.8 / len(metrics)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.9), dpi=120, layout="constrained")
     for k, metric in enumerate(metrics):
         values = [r[metric] for r in rows]
-        ax.barh(y + k * height, values, height=height, label=metric)
+        ax.barh(y + k * height, values, height=height, label=f"cv {metric}")
         for yi, v in zip(y, values, strict=True):
             ax.text(v + 0.003, yi + k * height, f"{v:.3f}", va="center", fontsize=7)
     ax.set_yticks(y + height * (len(metrics) - 1) / 2, names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1.05)
-    ax.set_xlabel("validation score")
+    ax.set_xlim(0, 1.08)
+    ax.set_xlabel("cross-validated score (★ the chosen candidate: best f1_weighted)")
     ax.set_title("Search: candidates compared")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    # Outside the axes: inside, it covered the values at the end of the longest bars, the winner's.
+    fig.legend(loc="outside lower center", ncol=len(metrics), fontsize=8)
     return fig
 
 

@@ -58,6 +58,14 @@ def register(client: MlflowClient, name: str, run_id: str, model_uri: str,
     return client.get_model_version(name, version.version)
 
 
+def describe(client: MlflowClient, name: str, version: str, model_description: str,
+             version_description: str) -> None:
+    """The cards the registry shows: the registered model's, and the version's."""
+    if client.get_registered_model(name).description != model_description:
+        client.update_registered_model(name, model_description)
+    client.update_model_version(name, version, description=version_description)
+
+
 def current(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, alias)
@@ -135,8 +143,10 @@ def decide(client: MlflowClient, name: str, challenger: ModelVersion,
     """Champion/challenger on the same held-out rows: the challenger must be strictly better."""
     champion = current(client, name, PRODUCTION)
     if champion is None:
-        return Decision(True, "no production version yet", challenger.version, None,
-                        challenger_metrics, None)
+        new = m.selection_key(challenger_metrics)
+        return Decision(True, f"promoted: no production version yet; challenger v{challenger.version} "
+                        f"f1_weighted={new[0]:.4f} f1_macro={new[1]:.4f} becomes the first",
+                        challenger.version, None, challenger_metrics, None)
     if champion.version == challenger.version:
         return Decision(False, f"version {challenger.version} is already production",
                         challenger.version, champion.version, challenger_metrics, None)

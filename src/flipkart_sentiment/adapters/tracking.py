@@ -1,4 +1,10 @@
-"""MLflow logging of one candidate: figures and the model (the pyfunc, from code).
+"""MLflow logging: the experiment's kind, the runs' source, metric names, figures and the model
+(the pyfunc, from code).
+
+Metric names carry a prefix, which the MLflow UI groups charts by: the model's quality under
+``cv/`` (out-of-fold, over the search rows), ``test/`` (the held-out split) and ``baseline/`` (the
+seed recipe on the same split); statistics of the run itself under ``data/``, ``text/`` and
+``timing/``, apart from the model's.
 
 The model is logged from ``serving/model_code.py`` with the slim package as its code
 (``serving.packaging``), so this module never imports the serving pyfunc.
@@ -15,6 +21,45 @@ import mlflow
 
 from ..serving import packaging
 from .plots import confusion_matrix_figure
+
+# The experiment's kind, which MLflow 3 would otherwise infer: a machine-learning experiment, not
+# a GenAI one. (3.17's UI still opens on its GenAI view until its "Model training" switch or a
+# ?workflowType=machine_learning link says otherwise: docs/dashboards.md.)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# Where a run came from, for the runs table's Source column (MLflow would name the process's
+# entry point: Prefect's engine.py, or the CLI).
+SOURCE = "flows/train_flow.py"
+
+
+def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    """`metrics` under `prefix/`, to 4 decimals: the runs table shows 0.8640, not 0.86397153…"""
+    return {f"{prefix}/{k}": round(float(v), 4) for k, v in metrics.items()}
+
+
+def source_tags(commit: str) -> dict[str, str]:
+    return {"mlflow.source.name": SOURCE, "mlflow.source.type": "JOB",
+            "mlflow.source.git.commit": commit}
+
+
+def run_url(ui: str, run_id: str) -> str:
+    """A run's page in MLflow's UI at `ui` (the UI finds the experiment)."""
+    return f"{ui}/#/runs/{run_id}"
+
+
+def version_url(ui: str, model: str, version: str) -> str:
+    return f"{ui}/#/models/{model}/versions/{version}"
+
+
+def use_experiment(name: str, description: str) -> str:
+    """Make `name` the active experiment, of the machine-learning kind, with its description;
+    returns its id."""
+    experiment = mlflow.set_experiment(name)
+    client = mlflow.MlflowClient()
+    for key, value in (EXPERIMENT_KIND | {"mlflow.note.content": description}).items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
+
 
 INPUT_EXAMPLE = [
     "Great shuttle, fast delivery",

@@ -23,7 +23,7 @@ from ..adapters import registry
 from ..adapters.data import ReviewData, load_labeled
 from ..adapters.plots import confidence_figure, label_mix_figure
 from ..adapters.prediction_log import read_predictions
-from ..adapters.tracking import log_figure
+from ..adapters.tracking import log_figure, use_experiment
 from ..config import Settings
 from ..core import drift
 from ..core import metrics as m
@@ -240,7 +240,10 @@ def _earlier_alarm(client: MlflowClient, settings: Settings, version: str,
 
 def _log_run(settings: Settings, report: MonitoringReport, reference: drift.ReferenceProfile,
              found: Evidence) -> None:
-    mlflow.set_experiment(settings.monitor_experiment)
+    use_experiment(settings.monitor_experiment,
+                   f"Monitor runs of `{settings.model_name}@production`: drift of the live reviews "
+                   "against the training reference, live quality on newly labeled reviews, and "
+                   "whether retraining was asked for (docs/monitoring.md).")
     with mlflow.start_run(run_name=f"monitor-v{report.version}") as run:
         mlflow.log_params({"model_name": report.model_name, "model_version": report.version,
                            "since": report.since.isoformat(timespec="seconds"),

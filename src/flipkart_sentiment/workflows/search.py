@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from ..adapters.plots import run_comparison_figure
-from ..adapters.tracking import log_confusion, log_figure, log_pipeline_model
+from ..adapters.tracking import log_confusion, log_figure, log_pipeline_model, prefixed
 from ..core import metrics as m
 from ..core.compiled import CompiledScorer, Uncompilable
 from ..core.drift import build_reference, model_unigrams
@@ -69,16 +69,17 @@ def ensure_servable(params: ModelParams, pipeline: Pipeline) -> None:
                           "Give core/compiled.py its form, or drop it from the profile.") from exc
 
 
-def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[Candidate]:
+def search(splits: Splits, profile: str, seed: int, parent_run_id: str,
+           tags: dict[str, str] | None = None) -> list[Candidate]:
     """Cross-validate every candidate of the profile on the search rows (all of `train`, or a
     stratified sample of it: Splits.search), then fit it on those rows; one nested MLflow run
-    each with params, CV metrics, the CV confusion matrix and the fitted model."""
+    each (with `tags`) with params, CV metrics, the CV confusion matrix and the fitted model."""
     rows = splits.search
     labels = labels_of(rows)
     results: list[Candidate] = []
     for params in tqdm(PROFILES[profile], desc=f"search ({profile})", unit="run"):
-        with mlflow.start_run(run_name=params.name, nested=True,
-                              parent_run_id=parent_run_id) as run:
+        with mlflow.start_run(run_name=params.name, nested=True, parent_run_id=parent_run_id,
+                              tags=tags) as run:
             started = time.perf_counter()
             oof = cross_validate(params, rows, splits.folds, seed)
             pipeline = build_pipeline(params, seed).fit(rows, rows["label"])
@@ -89,7 +90,7 @@ def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[
                                                     "algorithm": ALGORITHM})
             mlflow.log_params(preprocessing_description())
             mlflow.log_params(sample_params(splits))
-            mlflow.log_metrics({f"cv_{k}": v for k, v in scores.items()} | {"fit_seconds": seconds})
+            mlflow.log_metrics(prefixed("cv", scores) | prefixed("timing", {"fit_seconds": seconds}))
             log_confusion(m.confusion(rows["label"], oof, labels), labels,
                           f"{params.name} (grouped {len(splits.folds)}-fold CV)")
             info = log_pipeline_model(pipeline)
@@ -98,6 +99,9 @@ def search(splits: Splits, profile: str, seed: int, parent_run_id: str) -> list[
                  scores["f1_weighted"], scores["f1_macro"], seconds)
         results.append(Candidate(params, run.info.run_id, scores, seconds, info.model_uri,
                                  pipeline))
+    best = pick_best(results, lambda c: c.metrics)
+    log.info("winner of %d candidates by cv f1_weighted (f1_macro breaks ties): %s (%.4f)",
+             len(results), best.params.name, best.metrics["f1_weighted"])
     return results
 
 
@@ -130,7 +134,8 @@ def refit(splits: Splits, candidates: list[Candidate], seed: int,
     log.info("refit %s on %d training rows (%.1fs)", best.params.name, len(train), seconds)
     with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
         info = log_pipeline_model(pipeline)
-        mlflow.log_metrics({"refit_seconds": seconds, "refit_rows": float(len(train))})
+        mlflow.log_metrics(prefixed("timing", {"refit_seconds": seconds})
+                           | prefixed("data", {"refit_rows": len(train)}))
         mlflow.set_tag("refit", f"on all {len(train)} training rows")
     refit = Candidate(best.params, best.run_id, best.metrics, best.seconds, info.model_uri, pipeline)
     return [refit if c is best else c for c in candidates]
@@ -150,7 +155,7 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
         splits.train["text"], splits.train["label"], test["text"], best.pipeline.predict_proba(test),
         [str(c) for c in best.pipeline.classes_], model_unigrams(word_features(best.pipeline)))
     with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
-        mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
+        mlflow.log_metrics(prefixed("test", scores))
         mlflow.log_dict(reference.to_dict(), REFERENCE_ARTIFACT)
         log_confusion(m.confusion(test["label"], predicted, labels), labels,
                       f"{best.params.name} (test)", "confusion_matrix_test.png")
@@ -158,7 +163,7 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
     baseline_scores = (m.classification_scores(test["label"], baseline.pipeline.predict(test), labels)
                        if baseline else {})
     if baseline is not None:
-        mlflow.log_metric("baseline_fit_rows",
+        mlflow.log_metric("data/baseline_fit_rows",
                           len(splits.train) if baseline is best or not splits.sampled
                           else len(splits.search))
 
@@ -166,8 +171,8 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
     log_figure(run_comparison_figure(rows), "search_comparison.png")
     log_confusion(m.confusion(test["label"], predicted, labels), labels,
                   f"{best.params.name} (test)", "confusion_matrix_test.png")
-    mlflow.log_metrics({f"test_{k}": v for k, v in scores.items()})
-    mlflow.log_metrics({f"baseline_test_{k}": v for k, v in baseline_scores.items()})
+    mlflow.log_metrics(prefixed("test", scores))
+    mlflow.log_metrics(prefixed("baseline", baseline_scores))
     log.info("best %s: test f1_weighted=%.4f f1_macro=%.4f (seed recipe %.4f / %.4f)",
              best.params.name, scores["f1_weighted"], scores["f1_macro"],
              baseline_scores.get("f1_weighted", float("nan")),

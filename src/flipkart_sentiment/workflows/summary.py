@@ -2,43 +2,58 @@
 
 from __future__ import annotations
 
+from ..adapters.tracking import run_url, version_url
 from .training import TrainingResult
 
 _COLUMNS = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted", "f1_macro")
 
 
-def summary_markdown(result: TrainingResult, tracking_uri: str, model_name: str) -> str:
-    final = result.final
+def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> list[str]:
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    return ["| " + " | ".join(r) + " |" for r in (header, align, *rows)]
+
+
+def summary_markdown(result: TrainingResult, mlflow_ui: str, model_name: str) -> str:
+    """`mlflow_ui`: where people open MLflow (Settings.mlflow_ui), for the links."""
+    final, stats = result.final, result.data_stats
+    run = run_url(mlflow_ui, result.parent_run_id)
+    version = version_url(mlflow_ui, model_name, result.version)
+    production = (f"**v{result.version} is production now**" if result.decision.promote
+                  else "**production unchanged**")
+    total = sum(result.label_counts.values()) or 1
     lines = [
-        f"# Training run `{result.parent_run_id}`",
+        f"# Training run {result.run_name or result.parent_run_id}",
         "",
-        f"- data sha256 `{result.data_sha256[:16]}…`; rows used {result.data_stats.get('rows_used')}"
-        f" (dropped: {result.data_stats.get('dropped_empty_text', 0)} empty text, "
-        f"{result.data_stats.get('dropped_unscorable_text', 0)} unscorable text, "
-        f"{result.data_stats.get('dropped_missing_rating', 0)} missing rating)",
-        f"- labels: {result.label_counts}",
-        f"- best candidate: **{final.params.name}** → `{model_name}` version **{result.version}**"
+        f"- MLflow: [training run]({run}) · [`{model_name}` version {result.version}]({version})"
         " (alias `staging`)",
-        f"- production: **{'moved to v' + result.version if result.decision.promote else 'unchanged'}**"
-        f" — {result.decision.reason}",
-        *([f"- delivery: {result.delivery.describe()}"] if result.delivery else []),
-        f"- MLflow: {tracking_uri.rstrip('/')}/#/experiments (run `{result.parent_run_id}`)",
+        f"- best candidate: **{final.params.name}**",
+        f"- gate: {production}: {result.decision.reason}",
+        *([f"- rollout: {result.delivery.describe()}"] if result.delivery else []),
+        f"- data: sha256 `{result.data_sha256[:16]}…`, {stats.get('rows_used', 0):,} rows used "
+        f"(dropped: {stats.get('dropped_empty_text', 0)} empty text, "
+        f"{stats.get('dropped_unscorable_text', 0)} unscorable text, "
+        f"{stats.get('dropped_missing_rating', 0)} missing rating)",
+        "",
+        "## Labels",
+        "",
+        *_table(["label", "reviews", "share"],
+                [[label, f"{n:,}", f"{n / total:.1%}"]
+                 for label, n in sorted(result.label_counts.items())]),
         "",
         "## Held-out test set",
         "",
-        "| model | " + " | ".join(_COLUMNS) + " |",
-        "| --- | " + " | ".join("---:" for _ in _COLUMNS) + " |",
-        f"| {final.params.name} | " + " | ".join(f"{final.test_metrics[c]:.4f}" for c in _COLUMNS)
-        + " |",
-        "| seed recipe (baseline) | "
-        + " | ".join(f"{final.baseline_metrics[c]:.4f}" for c in _COLUMNS) + " |",
+        *_table(["model", *_COLUMNS], [
+            [final.params.name, *(f"{final.test_metrics[c]:.4f}" for c in _COLUMNS)],
+            *([["seed recipe (baseline)",
+                *(f"{final.baseline_metrics[c]:.4f}" for c in _COLUMNS)]]
+              if final.baseline_metrics else []),
+        ]),
         "",
         "## Search (grouped cross-validation over the training split)",
         "",
-        "| candidate | cv f1_weighted | cv f1_macro | cv + fit s |",
-        "| --- | ---: | ---: | ---: |",
+        *_table(["candidate", "cv f1_weighted", "cv f1_macro", "cv + fit s"], [
+            [f"**{c.params.name}**" if c.params == final.params else c.params.name,
+             f"{c.metrics['f1_weighted']:.4f}", f"{c.metrics['f1_macro']:.4f}", f"{c.seconds:.1f}"]
+            for c in sorted(final.candidates, key=lambda c: -c.metrics["f1_weighted"])]),
     ]
-    for c in sorted(final.candidates, key=lambda c: -c.metrics["f1_weighted"]):
-        lines.append(f"| {c.params.name} | {c.metrics['f1_weighted']:.4f} | "
-                     f"{c.metrics['f1_macro']:.4f} | {c.seconds:.1f} |")
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
@@ -21,13 +22,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from tqdm.auto import tqdm
 
-from ..adapters import registry
+from ..adapters import registry, tracking
 from ..adapters.data import ReviewData, combine, from_bytes, load_labeled, read_bytes
 from ..config import REPO_ROOT, Settings
 from ..core.estimators import ALGORITHM
 from ..core.split import Splits, split_for_training
 from ..core.text import analyze, preprocessing_description, stem
-from . import delivery
+from . import delivery, model_card
 from . import search as search_step
 from .delivery import Delivery
 
@@ -90,6 +91,7 @@ class TrainingResult:
     decision: registry.Decision
     delivery: Delivery | None = None
     text_stats: dict[str, float] = field(default_factory=dict)
+    run_name: str = ""
 
 
 def preprocess(frame: pd.DataFrame) -> dict[str, float]:
@@ -100,6 +102,10 @@ def preprocess(frame: pd.DataFrame) -> dict[str, float]:
     vocabulary = {w for ts in tokens for w in ts} | {w for ts in titles for w in ts}
     seconds = time.perf_counter() - started
     info = stem.cache_info()
+    log.info("cleaned and tokenized %s reviews in %.1fs: %.1f tokens each, vocabulary %s, %s "
+             "empty after cleaning", f"{len(tokens):,}", seconds,
+             sum(map(len, tokens)) / max(len(tokens), 1), f"{len(vocabulary):,}",
+             sum(1 for ts in tokens if not ts))
     return {
         "reviews": float(len(tokens)),
         "mean_tokens": sum(map(len, tokens)) / max(len(tokens), 1),
@@ -120,12 +126,18 @@ def git_commit() -> str:
         return "unknown"
 
 
+def run_name(data: ReviewData, profile: str, started: datetime | None = None) -> str:
+    """The name of a training run, in MLflow and Prefect alike: when, on which data, how."""
+    started = started or datetime.now(UTC)
+    return f"{started:%Y-%m-%d %H:%M} · data {data.sha256[:8]} · {profile}"
+
+
 def start_tracking(settings: Settings, data: ReviewData, splits: Splits,
-                   profile: str, text_stats: dict[str, float]) -> str:
+                   profile: str, text_stats: dict[str, float], name: str) -> str:
     """Check the server, pick the experiment, open the parent run; returns its id."""
     mlflow.set_tracking_uri(settings.tracking_uri)
     try:
-        mlflow.set_experiment(settings.experiment)
+        tracking.use_experiment(settings.experiment, model_card.experiment_description(settings))
     except Exception as exc:
         if not _is_connection_error(exc):
             raise
@@ -133,17 +145,19 @@ def start_tracking(settings: Settings, data: ReviewData, splits: Splits,
             f"MLflow tracking server at {settings.tracking_uri} is unreachable "
             f"({type(exc).__name__}); start it or set MLFLOW_TRACKING_URI"
         ) from exc
-    run = mlflow.start_run(run_name=f"train-{profile}")
+    commit = git_commit()
+    run = mlflow.start_run(run_name=name, tags=tracking.source_tags(commit))
     mlflow.log_params({"data_sha256": data.sha256, "data_source": data.source,
                        "search_profile": profile, "seed": settings.seed,
                        "label_map": str(settings.label_map), "algorithm": ALGORITHM,
                        "search_max_rows": settings.search_max_rows,
                        **splits.sizes(), **preprocessing_description()})
-    mlflow.log_metrics({f"data_{k}": float(v) for k, v in data.stats.items()})
-    mlflow.log_metrics({f"text_{k}": v for k, v in text_stats.items()})
-    mlflow.set_tags({"data_sha256": data.sha256, "git_commit": git_commit(),
+    mlflow.log_metrics(tracking.prefixed("data", data.stats))
+    mlflow.log_metrics(tracking.prefixed("text", text_stats))
+    mlflow.set_tags({"data_sha256": data.sha256, "git_commit": commit,
                      "search_sample": search_step.sample_tag(splits, settings.seed)})
     mlflow.end_run()
+    log.info("MLflow run %r: %s", name, tracking.run_url(settings.mlflow_ui, run.info.run_id))
     return run.info.run_id
 
 
@@ -164,7 +178,8 @@ def _resume(settings: Settings, run_id: str):
 
 def search(settings: Settings, splits: Splits, profile: str, run_id: str):
     with _resume(settings, run_id):
-        return search_step.search(splits, profile, settings.seed, run_id)
+        return search_step.search(splits, profile, settings.seed, run_id,
+                                  tracking.source_tags(git_commit()))
 
 
 def refit(settings: Settings, splits: Splits, candidates, run_id: str):
@@ -177,7 +192,9 @@ def evaluate(settings: Settings, splits: Splits, candidates, run_id: str):
         return search_step.evaluate(splits, candidates, run_id)
 
 
-def register(settings: Settings, final: search_step.FinalModel, data: ReviewData) -> str:
+def register(settings: Settings, final: search_step.FinalModel, data: ReviewData, profile: str,
+             name: str, run_id: str) -> str:
+    """The winner as a new version (alias `staging`), with its tags and model card."""
     mlflow.set_tracking_uri(settings.tracking_uri)
     tags = {
         "algorithm": ALGORITHM,
@@ -190,8 +207,13 @@ def register(settings: Settings, final: search_step.FinalModel, data: ReviewData
         "test_f1_weighted": f"{final.test_metrics['f1_weighted']:.6f}",
         "test_f1_macro": f"{final.test_metrics['f1_macro']:.6f}",
     }
-    version = registry.register(MlflowClient(), settings.model_name, final.run_id,
-                                final.model_uri, tags)
+    client = MlflowClient()
+    version = registry.register(client, settings.model_name, final.run_id, final.model_uri, tags)
+    registry.describe(client, settings.model_name, version.version,
+                      model_card.model_description(settings),
+                      model_card.version_description(final, data, profile, name, run_id))
+    log.info("registered %s version %s (alias staging) from candidate %s", settings.model_name,
+             version.version, final.params.name)
     return version.version
 
 
@@ -210,8 +232,10 @@ def promote(settings: Settings, version: str, final: search_step.FinalModel,
 def deliver(settings: Settings, version: str, reason: str) -> Delivery:
     """`production` -> the winner, and the model server rolled onto it (or reverted)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
-    return delivery.deliver(settings, MlflowClient(), version, "promoted", reason,
-                            delivery.target_from(settings))
+    delivered = delivery.deliver(settings, MlflowClient(), version, "promoted", reason,
+                                 delivery.target_from(settings))
+    log.info("%s", delivered.describe())
+    return delivered
 
 
 def finish(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
@@ -219,25 +243,65 @@ def finish(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
     MlflowClient().set_terminated(run_id, status)
 
 
+def load(source: str) -> bytes:
+    raw = read_bytes(source)
+    log.info("read %s: %s bytes", source, f"{len(raw):,}")
+    return raw
+
+
+def validate(raw: bytes, source: str, label_map: dict[int, str]) -> ReviewData:
+    data = from_bytes(raw, source, label_map)
+    st = data.stats
+    log.info("%s rows in, %s used (dropped: %s empty text, %s without letters, %s missing "
+             "rating); labels %s; data sha256 %s", f"{st.get('rows_read', 0):,}",
+             f"{st.get('rows_used', 0):,}", st.get("dropped_empty_text", 0),
+             st.get("dropped_unscorable_text", 0), st.get("dropped_missing_rating", 0),
+             data.label_counts, data.sha256[:16])
+    return data
+
+
+def add_labeled(data: ReviewData, sources: list[str], label_map: dict[int, str]) -> ReviewData:
+    labeled = load_labeled(sources, label_map)
+    if labeled is None:
+        log.info("no newly labeled reviews under %s", ", ".join(sources))
+        return data
+    log.info("%s newly labeled reviews from %s join the %s rows", f"{len(labeled.frame):,}",
+             ", ".join(sources), f"{len(data.frame):,}")
+    return combine(data, labeled)
+
+
+def split(frame: pd.DataFrame, settings: Settings) -> Splits:
+    splits = split_for_training(frame, settings.test_size, settings.cv_folds, settings.seed,
+                                settings.search_max_rows)
+    log.info("%s training rows, %s held-out test rows; grouped %d-fold CV over %s search rows%s",
+             f"{len(splits.train):,}", f"{len(splits.test):,}", len(splits.folds),
+             f"{len(splits.search):,}", " (a stratified sample)" if splits.sampled else "")
+    return splits
+
+
 def run_training(settings: Settings, data_path: str | None = None, profile: str | None = None,
-                 step: Step = plain_step, exclusive: Exclusive = nullcontext) -> TrainingResult:
+                 step: Step = plain_step, exclusive: Exclusive = nullcontext,
+                 named: Callable[[str], None] = lambda name: None) -> TrainingResult:
+    """The whole training workflow. `named` gets the run's name once the data is known (the flow
+    names its flow run the same as the MLflow run)."""
     profile = profile or settings.search
     source = data_path or settings.data_path
-    raw = step("load", read_bytes)(source)
-    data: ReviewData = step("validate", from_bytes)(raw, source, settings.label_map)
+    raw = step("load", load)(source)
+    data: ReviewData = step("validate", validate)(raw, source, settings.label_map)
     del raw  # the file's bytes: ~140 MB at x100, not needed past validation
     if settings.labeled_data:
-        labeled = step("load_labeled", load_labeled)(settings.labeled_data, settings.label_map)
-        data = combine(data, labeled)
-    splits = step("split", split_for_training)(data.frame, settings.test_size, settings.cv_folds,
-                                               settings.seed, settings.search_max_rows)
+        data = step("load_labeled", add_labeled)(data, settings.labeled_data, settings.label_map)
+    name = run_name(data, profile)
+    named(name)
+    splits = step("split", split)(data.frame, settings)
     text_stats = step("preprocess", preprocess)(splits.train)
-    run_id = step("start_tracking", start_tracking)(settings, data, splits, profile, text_stats)
+    run_id = step("start_tracking", start_tracking)(settings, data, splits, profile, text_stats,
+                                                     name)
     try:
         candidates = step("search", search)(settings, splits, profile, run_id)
         candidates = step("refit", refit)(settings, splits, candidates, run_id)
         final = step("evaluate", evaluate)(settings, splits, candidates, run_id)
-        version = step("register", register)(settings, final, data)
+        version = step("register", register)(settings, final, data, profile, name, run_id)
         delivered = None
         with exclusive():
             decision = step("promote", promote)(settings, version, final, splits)
@@ -255,5 +319,4 @@ def run_training(settings: Settings, data_path: str | None = None, profile: str 
         raise
     finish(settings, run_id)
     return TrainingResult(data.sha256, data.stats, data.label_counts, run_id, final, version,
-                          decision, delivered, text_stats)
-
+                          decision, delivered, text_stats, name)

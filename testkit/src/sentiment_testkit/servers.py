@@ -191,7 +191,9 @@ def served_prefect(home: Path, log: Path, creds: Credentials = CREDENTIALS):
     (PREFECT_API_AUTH_STRING) meanwhile."""
     port = free_port()
     env = prefect_server_env(home) | {"PREFECT_SERVER_API_AUTH_STRING": creds.prefect,
-                                      "PREFECT_SERVER_METRICS_ENABLED": "true"}  # as the chart
+                                      "PREFECT_SERVER_METRICS_ENABLED": "true",  # as the chart
+                                      # Its UI's API is this server (not the default :4200).
+                                      "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
     with process(prefect_server_cmd(port), log, env) as proc, \
             _client_env({"PREFECT_API_AUTH_STRING": creds.prefect}):
         api = f"http://127.0.0.1:{port}/api"
