@@ -52,8 +52,12 @@ def provisional_name() -> str:
 
 
 def rename_flow_run(name: str) -> None:
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(UUID(runtime.flow_run.id), name=name)
+    """A name is for people: a failure to set it is logged, and the training goes on."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(UUID(runtime.flow_run.id), name=name)
+    except Exception as exc:  # noqa: BLE001 - any API or transport error alike
+        get_run_logger().warning("could not rename the flow run to %r: %s", name, exc)
 
 
 @flow(name="train-sentiment", flow_run_name=provisional_name, log_prints=True)
