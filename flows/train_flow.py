@@ -81,9 +81,6 @@ def train_sentiment(data_path: str | None = None, search: ProfileName | None = N
         description=f"{settings.model_name} v{result.version}: "
                     + ("now production" if result.decision.promote else "production unchanged"),
     )
-    logger.info("gate: %s", result.decision.reason)
-    if result.delivery:
-        logger.info("rollout: %s", result.delivery.describe())
     return {
         "version": result.version,
         "promoted": result.decision.promote,

@@ -169,7 +169,7 @@ def apply(client: MlflowClient, name: str, decision: Decision) -> None:
                                  "promoted" if decision.promote else "rejected")
     client.set_model_version_tag(name, decision.challenger_version, "promotion_reason",
                                  decision.reason[:5000])
-    log.info("%s", decision.reason)
+    log.info("gate: %s", decision.reason)
 
 
 def production_version(client: MlflowClient, name: str) -> str | None:

@@ -102,11 +102,7 @@ def preprocess(frame: pd.DataFrame) -> dict[str, float]:
     vocabulary = {w for ts in tokens for w in ts} | {w for ts in titles for w in ts}
     seconds = time.perf_counter() - started
     info = stem.cache_info()
-    log.info("cleaned and tokenized %s reviews in %.1fs: %.1f tokens each, vocabulary %s, %s "
-             "empty after cleaning", f"{len(tokens):,}", seconds,
-             sum(map(len, tokens)) / max(len(tokens), 1), f"{len(vocabulary):,}",
-             sum(1 for ts in tokens if not ts))
-    return {
+    stats = {
         "reviews": float(len(tokens)),
         "mean_tokens": sum(map(len, tokens)) / max(len(tokens), 1),
         "empty_after_cleaning": float(sum(1 for ts in tokens if not ts)),
@@ -114,6 +110,10 @@ def preprocess(frame: pd.DataFrame) -> dict[str, float]:
         "stem_cache_size": float(info.currsize),
         "reviews_per_second": len(tokens) / max(seconds, 1e-9),
     }
+    log.info("cleaned and tokenized %s reviews in %.1fs: %.1f tokens each, vocabulary %s, %d "
+             "empty after cleaning", f"{len(tokens):,}", seconds, stats["mean_tokens"],
+             f"{len(vocabulary):,}", stats["empty_after_cleaning"])
+    return stats
 
 
 def git_commit() -> str:
@@ -234,7 +234,7 @@ def deliver(settings: Settings, version: str, reason: str) -> Delivery:
     mlflow.set_tracking_uri(settings.tracking_uri)
     delivered = delivery.deliver(settings, MlflowClient(), version, "promoted", reason,
                                  delivery.target_from(settings))
-    log.info("%s", delivered.describe())
+    log.info("rollout: %s", delivered.describe())
     return delivered
 
 
