@@ -78,7 +78,7 @@ def test_the_version_card_has_the_data_the_scores_and_points_at_the_limits():
     card = model_card.version_description(final(), data(), "quick", "the run", "parent123")
     assert WINNER.name in card and "best of 2" in card and "`quick`" in card
     assert "sha256 `abababababababab…`" in card and "Negative 1, Neutral 1, Positive 1" in card
-    header = next(line for line in card.splitlines() if line.startswith("| |"))
+    header = next(line for line in card.splitlines() if line.startswith("| model |"))
     assert header.split(" | ")[1:4] == ["accuracy", "f1_weighted", "f1_macro"]
     assert "f1_neutral" in header
     assert re.search(r"\| this version .*\| 0\.8800 \| 0\.7000 \|", card)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..core.estimators import ALGORITHM
+from .markdown import table
 
 if TYPE_CHECKING:  # the workflow's types, for annotations only (training imports this module)
     from ..adapters.data import ReviewData
@@ -83,11 +84,10 @@ def version_description(final: FinalModel, data: ReviewData, profile: str,
     per_class = sorted(k for k in test if k.startswith("f1_") and k not in
                        ("f1_weighted", "f1_macro"))
     columns = (*_TEST_COLUMNS, *per_class)
-    rows = [f"| this version ({final.params.name}) | "
-            + " | ".join(f"{test[c]:.4f}" for c in columns) + " |"]
+    rows = [[f"this version ({final.params.name})", *(f"{test[c]:.4f}" for c in columns)]]
     if base:
-        rows.append("| seed recipe (baseline) | "
-                    + " | ".join(f"{base[c]:.4f}" if c in base else "" for c in columns) + " |")
+        rows.append(["seed recipe (baseline)",
+                     *(f"{base[c]:.4f}" if c in base else "" for c in columns)])
     counts = ", ".join(f"{label} {n:,}" for label, n in sorted(data.label_counts.items()))
     return "\n".join([
         f"Candidate **{final.params.name}**, the best of {len(final.candidates)} by "
@@ -99,9 +99,7 @@ def version_description(final: FinalModel, data: ReviewData, profile: str,
         "",
         "**Held-out test split**",
         "",
-        "| | " + " | ".join(columns) + " |",
-        "| --- | " + " | ".join("---:" for _ in columns) + " |",
-        *rows,
+        *table(["model", *columns], rows),
         "",
         "Production or not is the gate's call: see the tags `promotion` and `promotion_reason`.",
         "The registered model's description holds the intended use and limits.",

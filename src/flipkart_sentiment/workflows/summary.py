@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from ..adapters.tracking import run_url, version_url
+from .markdown import table
 from .training import TrainingResult
 
 _COLUMNS = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted", "f1_macro")
-
-
-def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> list[str]:
-    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
-    return ["| " + " | ".join(r) + " |" for r in (header, align, *rows)]
 
 
 def summary_markdown(result: TrainingResult, mlflow_ui: str, model_name: str) -> str:
@@ -36,13 +32,13 @@ def summary_markdown(result: TrainingResult, mlflow_ui: str, model_name: str) ->
         "",
         "## Labels",
         "",
-        *_table(["label", "reviews", "share"],
+        *table(["label", "reviews", "share"],
                 [[label, f"{n:,}", f"{n / total:.1%}"]
                  for label, n in sorted(result.label_counts.items())]),
         "",
         "## Held-out test set",
         "",
-        *_table(["model", *_COLUMNS], [
+        *table(["model", *_COLUMNS], [
             [final.params.name, *(f"{final.test_metrics[c]:.4f}" for c in _COLUMNS)],
             *([["seed recipe (baseline)",
                 *(f"{final.baseline_metrics[c]:.4f}" for c in _COLUMNS)]]
@@ -51,7 +47,7 @@ def summary_markdown(result: TrainingResult, mlflow_ui: str, model_name: str) ->
         "",
         "## Search (grouped cross-validation over the training split)",
         "",
-        *_table(["candidate", "cv f1_weighted", "cv f1_macro", "cv + fit s"], [
+        *table(["candidate", "cv f1_weighted", "cv f1_macro", "cv + fit s"], [
             [f"**{c.params.name}**" if c.params == final.params else c.params.name,
              f"{c.metrics['f1_weighted']:.4f}", f"{c.metrics['f1_macro']:.4f}", f"{c.seconds:.1f}"]
             for c in sorted(final.candidates, key=lambda c: -c.metrics["f1_weighted"])]),
