@@ -4,8 +4,8 @@
 
 ##@ Kubernetes backups
 
-# These use the current kubeconfig and context, like `make e2e` (the local cluster:
-# KUBECONFIG=.run/kube/config); for the kind cluster: K8S_KUBECTL_ARGS='--context kind-sentiment'.
+# These use the current kubeconfig and context, like `make e2e` (after `make kind-up`, the kind
+# cluster's); to name it: K8S_KUBECTL_ARGS='--context kind-sentiment'.
 K8S_KUBECTL_ARGS   ?=
 # Seconds to wait for the backup or restore Job.
 K8S_BACKUP_TIMEOUT ?= 3600

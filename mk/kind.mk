@@ -1,19 +1,27 @@
-# The platform on a local kind cluster (needs docker and internet access for kind's node image
-# and the official postgres/minio images), plus the offline chart checks. docs/kubernetes.md
-# explains the pieces. Tools come from `make tools` (mk/tools.mk).
+# The platform on a local kind cluster, plus the offline chart checks. With internet access kind
+# pulls its node image and the charts pull the official postgres/minio images; without a registry,
+# `make kind-node-image` builds the node image and k8s/values-local-cluster.yaml swaps in the
+# stand-ins (docs/cluster.md; CI does this). docs/kubernetes.md explains the pieces. Tools come
+# from `make tools` (mk/tools.mk).
 
 ##@ Kubernetes (kind)
 
 KIND_CLUSTER     ?= sentiment
-# The node image kind $(KIND_VERSION) is released with (pinned by digest).
+# The node image kind $(KIND_VERSION) is released with (pinned by digest). Where no registry can
+# be reached, `make kind-node-image` builds one here: KIND_NODE_IMAGE=$(LOCAL_KIND_NODE_IMAGE).
 KIND_NODE_IMAGE  ?= kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5
+LOCAL_KIND_NODE_IMAGE := $(shell sed -n 's/^KIND_NODE_IMAGE_NAME=//p' $(ROOT)/images/kind-node/versions.env):$(shell sed -n 's/^K8S_VERSION=//p' $(ROOT)/images/kind-node/versions.env)
 KIND_CONFIG      ?= $(ROOT)/k8s/kind-config.yaml
 KUBE_CONTEXT     ?= kind-$(KIND_CLUSTER)
 RELEASE          ?= sentiment
 NAMESPACE        ?= sentiment
 CHART            := $(ROOT)/charts/sentiment-platform
 CHART_PARTS      := $(wildcard $(CHART)/charts/*/Chart.yaml)
+# Values files of kind-up's `helm upgrade --install` (space separated). Without a registry, add
+# k8s/values-local-cluster.yaml (the stand-in images) and load them with KIND_EXTRA_IMAGES.
 KIND_VALUES      ?= $(CHART)/values-kind.yaml
+# Images kind-up loads into the node besides the platform's four (e.g. the stand-ins).
+KIND_EXTRA_IMAGES ?=
 HELM_TIMEOUT     ?= 20m
 IMAGE_TAG        ?= 0.1.0
 PLATFORM_IMAGES  ?= sentiment-trainer sentiment-mlflow sentiment-prefect sentiment-model-server
@@ -47,10 +55,10 @@ kind-up: tools ## Create the kind cluster, build + load the images, helm install
 	  $(KIND) create cluster --name $(KIND_CLUSTER) --image $(KIND_NODE_IMAGE) --config $(KIND_CONFIG) --wait 120s; \
 	fi
 	$(IMAGES_BUILD)
-	$(KIND) load docker-image --name $(KIND_CLUSTER) $(foreach i,$(PLATFORM_IMAGES),$(i):$(IMAGE_TAG))
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(foreach i,$(PLATFORM_IMAGES),$(i):$(IMAGE_TAG)) $(KIND_EXTRA_IMAGES)
 	$(HELM) dependency build $(CHART)
 	$(HELM_CTX) upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) --create-namespace \
-	  -f $(KIND_VALUES) --wait --timeout $(HELM_TIMEOUT)
+	  $(foreach v,$(KIND_VALUES),-f $(v)) --wait --timeout $(HELM_TIMEOUT)
 	@# The worker's init container already created/synced the pool; doing it again from the
 	@# rendered ConfigMap makes the pool explicit and shows its template in the output.
 	@mkdir -p $(RUN_DIR)
@@ -89,6 +97,27 @@ kind-status: ## Show the release's pods, jobs and services on the kind cluster
 kind-down: ## Delete the kind cluster (and everything in it)
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
+.PHONY: kind-uninstall
+kind-uninstall: ## helm uninstall the release from the kind cluster and delete its namespace (the cluster stays)
+	$(HELM_CTX) uninstall $(RELEASE) --namespace $(NAMESPACE) --wait --ignore-not-found
+	$(KUBECTL_CTX) delete namespace $(NAMESPACE) --ignore-not-found --wait
+
+.PHONY: kind-node-binaries
+kind-node-binaries: ## Build only the node image's binaries (Go module proxy) into .cache/kind-node/bin; no docker
+	$(ROOT)/images/kind-node/build-binaries.sh
+
+.PHONY: kind-node-image
+kind-node-image: ## Build the kind node image sentiment-kind-node:<k8s version> here, for machines with no registry (docs/cluster.md)
+	$(ROOT)/images/kind-node/build.sh
+
+.PHONY: kind-node-image-name
+kind-node-image-name: ## Print the name of the node image kind-node-image builds
+	@echo $(LOCAL_KIND_NODE_IMAGE)
+
+.PHONY: kind-verify-netpol
+kind-verify-netpol: ## Check with real pod traffic that the kind cluster enforces NetworkPolicies (node image built here)
+	KIND_CLUSTER=$(KIND_CLUSTER) KIND=$(KIND) KUBECTL=$(KUBECTL) $(ROOT)/images/kind-node/verify-netpol.sh
+
 .PHONY: train
 train: ## Run the training deployment on the cluster and watch it (TRAIN_ARGS='--param search=quick')
 	$(PREFECT_CLIENT) $(VENV)/bin/prefect deployment run $(FLOW_DEPLOYMENT) --watch $(TRAIN_ARGS)
@@ -96,9 +125,12 @@ train: ## Run the training deployment on the cluster and watch it (TRAIN_ARGS='-
 .PHONY: predict
 predict: ## curl the model server's /invocations (PREDICT_BODY=<json>); shows which version answered
 	@mkdir -p $(RUN_DIR)
-	@curl -fsS -D - -o $(RUN_DIR)/predict.json $(MODEL_URL)/invocations -H 'Content-Type: application/json' \
-	  -d '$(PREDICT_BODY)' | grep -i '^x-model-' || true
-	@cat $(RUN_DIR)/predict.json; echo
+	@rm -f $(RUN_DIR)/predict.json $(RUN_DIR)/predict.headers
+	@# A failed request fails the target (CI runs it), after printing the server's answer.
+	@curl -sS --fail-with-body -D $(RUN_DIR)/predict.headers -o $(RUN_DIR)/predict.json \
+	  $(MODEL_URL)/invocations -H 'Content-Type: application/json' -d '$(PREDICT_BODY)'; rc=$$?; \
+	  grep -i '^x-model-' $(RUN_DIR)/predict.headers 2>/dev/null; \
+	  cat $(RUN_DIR)/predict.json 2>/dev/null; echo; exit $$rc
 
 # What the CLI needs to promote/roll back on the kind cluster from this machine.
 KIND_DELIVERY_ENV = MLFLOW_TRACKING_URI=$(MLFLOW_URL) MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false \
@@ -138,7 +170,7 @@ helm-lint: helm-deps ## helm lint the umbrella chart and every part, with defaul
 helm-template: helm-deps ## Render the chart (default and kind values) into .run/charts/ for reading
 	@mkdir -p $(RUN_DIR)/charts
 	$(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) > $(RUN_DIR)/charts/default.yaml
-	$(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) -f $(KIND_VALUES) > $(RUN_DIR)/charts/kind.yaml
+	$(HELM) template $(RELEASE) $(CHART) -n $(NAMESPACE) $(foreach v,$(KIND_VALUES),-f $(v)) > $(RUN_DIR)/charts/kind.yaml
 	@echo "rendered: $(RUN_DIR)/charts/default.yaml $(RUN_DIR)/charts/kind.yaml"
 
 .PHONY: chart-validate

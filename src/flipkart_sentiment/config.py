@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     scoring_shard_timeout_seconds: float = Field(default=1800.0, gt=0)
     # The CPU request of a shard's Job on Kubernetes (flows/deploy.py): one core per shard, the
     # rate a shard scores at; lower it where the nodes have less than a core free (the e2e on
-    # the 2-core from-source cluster).
+    # the 2-core kind node of CI).
     scoring_shard_cpu_request: str = Field(default="1", pattern=r"^[0-9]+(\.[0-9]+)?m?$")
 
     tracking_uri: str = Field(

@@ -1,7 +1,8 @@
 """Fixtures and hooks of the end-to-end test: ordered steps, timing summary, cluster check.
 
 The e2e test runs against whatever kubeconfig is current (``KUBECONFIG`` or ~/.kube/config):
-the local no-registry cluster (``make cluster-up``) or kind (``make kind-up``).
+a kind cluster (``make kind-up``; CI's is built from the node image of ``make kind-node-image``)
+or any other.
 """
 
 from __future__ import annotations

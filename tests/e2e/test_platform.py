@@ -1,8 +1,9 @@
 """End-to-end: the platform on a real cluster, from `helm install` to served, delivered models.
 
-Runs against the current kubeconfig (``make e2e``; on the no-registry machine
-``make e2e-local``). The steps run in order and share state; after a failure the rest are
-skipped, except the uninstall, which always runs (unless E2E_KEEP=1).
+Runs against the current kubeconfig (``make e2e``; CI runs it on the kind cluster of
+``make kind-up``, from a node image built without a registry). The steps run in order and share
+state; after a failure the rest are skipped, except the uninstall, which always runs (unless
+E2E_KEEP=1).
 
    1. helm install --wait the last release (releases/) with no model yet, in a namespace that
       enforces Pod Security `restricted`: every pod Ready, the model server stands by (503)
@@ -492,15 +493,26 @@ def inventory(cfg: Config, state: dict) -> dict:
 
 
 def inventory_when_answering(cfg: Config, state: dict, timeout: float) -> dict:
-    """The inventory, retried while the servers or their forwards come back (after a restore,
-    MLflow and Prefect start on the restored databases: ~4 min on the 2-core CI node)."""
+    """The inventory, retried while the servers or their forwards come back (an upgrade or a
+    restore replaces the pods, which ends their port-forwards).
+
+    Each try gives up at the first refused connection, so that the next one runs on restarted
+    forwards: with MLflow's own retries (7, exponential backoff) one try on a dead forward's port
+    took about 4 minutes."""
     def attempt() -> dict:
+        retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
         try:
             return inventory(cfg, state)
         except Exception:
             for key in ("mlflow_pf", "prefect_pf"):
                 state[key].start()
             raise
+        finally:
+            if retries is None:
+                os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+            else:
+                os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
 
     return wait_until("MLflow and Prefect answering", attempt, timeout, 5)
 

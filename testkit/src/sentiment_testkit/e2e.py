@@ -2,7 +2,8 @@
 kubectl/helm, port-forwards.
 
 The e2e test runs against whatever kubeconfig is current (``KUBECONFIG`` or ~/.kube/config):
-the local no-registry cluster (``make cluster-up``) or kind (``make kind-up``).
+a kind cluster (``make kind-up``; CI's is built from the node image of ``make kind-node-image``)
+or any other.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class Config:
         int(n) for n in os.environ.get("E2E_SCALE_SHARDS", "1,2").split(",") if n.strip()])
     scale_repeats: int = int(os.environ.get("E2E_SCALE_REPEATS", "1"))
     # The shard Jobs' CPU request (SENTIMENT_SCORING_SHARD_CPU_REQUEST): the platform already
-    # requests about a core of the from-source cluster's two.
+    # requests about a core of the kind node's two.
     shard_cpu_request: str = os.environ.get("E2E_SHARD_CPU_REQUEST", "200m")
 
 
@@ -124,7 +125,6 @@ class StepLog:
     def __init__(self) -> None:
         self.rows: list[tuple[str, float, float, str]] = []
         self.marks: dict[str, float] = {}
-        self.marks_epoch: dict[str, float] = {}
         self.path = RUN_DIR / "e2e" / "steps.log"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("")
@@ -153,7 +153,6 @@ class StepLog:
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.monotonic() - T0
-        self.marks_epoch[name] = time.time()
         self.say(f"mark {name} at +{self.marks[name]:.1f}s")
 
     def summary(self) -> str:
@@ -162,12 +161,6 @@ class StepLog:
             lines.append(f"  +{at:7.1f}  {took:7.1f}s  {status:8} {title}")
         for name, at in self.marks.items():
             lines.append(f"  mark {name}: +{at:.1f}s")
-        up = RUN_DIR / "cluster" / "up-times.env"
-        if up.exists() and "first prediction" in self.marks_epoch:
-            vals = dict(line.split("=", 1) for line in up.read_text().split() if "=" in line)
-            if "UP_START_EPOCH" in vals:
-                delta = self.marks_epoch["first prediction"] - float(vals["UP_START_EPOCH"])
-                lines.append(f"  cluster-up start ({up}) -> first prediction: {delta:.0f}s")
         lines.append(f"  total: {time.monotonic() - T0:.1f}s")
         return "\n".join(lines)
 
