@@ -33,6 +33,7 @@ KUBECTL="${KUBECTL:-$( [[ -x "$ROOT/bin/kubectl" ]] && echo "$ROOT/bin/kubectl" 
 NODE_BIN="$ROOT/.cache/kind-node/bin"
 KIND_NODE="$KIND_CLUSTER-control-plane"
 CNI_BRIDGE=kind-br0   # files/kind/manifests/default-cni.yaml
+API_SVC_IP=10.96.0.1  # the API server's ClusterIP: first address of kind's serviceSubnet 10.96.0.0/16
 on_node() { docker exec "$KIND_NODE" "$@"; }
 kc() { "$KUBECTL" --context "kind-$KIND_CLUSTER" "$@"; }
 # Fresh names each run: a rerun neither waits for the last run's namespaces to go nor gets
