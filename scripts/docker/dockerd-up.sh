@@ -66,6 +66,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # A dockerd that is running but not (yet) answering: give it the timeout before starting another.
+started_pid=""
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   # A stale pid file from a killed daemon makes dockerd refuse to start.
   pidfile=/var/run/docker.pid
@@ -75,20 +76,30 @@ if ! pgrep -x dockerd >/dev/null 2>&1; then
   log "starting $DOCKERD (log: $LOG)"
   # shellcheck disable=SC2086
   # fd 9 (the lock) is closed for the daemon, or it would hold the lock for its whole life.
-  setsid nohup "$DOCKERD" ${DOCKERD_ARGS:-} >>"$LOG" 2>&1 </dev/null 9>&- &
-  echo $! >"$RUN_DIR/dockerd.pid"
+  # --wait: if setsid has to fork, its parent lives as long as dockerd, so $! tracks the daemon.
+  setsid --wait nohup "$DOCKERD" ${DOCKERD_ARGS:-} >>"$LOG" 2>&1 </dev/null 9>&- &
+  started_pid=$!
+  echo "$started_pid" >"$RUN_DIR/dockerd.pid"
 else
   log "dockerd process exists but is not answering yet; waiting"
 fi
 
 deadline=$((SECONDS + TIMEOUT))
+# Whether the daemon is still alive. The pid we started, not `pgrep -x dockerd`: under load (a cold
+# page cache, busy cores) the process can still be named setsid or nohup seconds after the fork, and
+# pgrep then calls a starting daemon dead (CI failed that way with Go builds in the background).
+daemon_alive() {
+  if [ -n "$started_pid" ]; then kill -0 "$started_pid" 2>/dev/null
+  else pgrep -x dockerd >/dev/null 2>&1; fi
+}
+
 until answering; do
   if [ "$SECONDS" -ge "$deadline" ]; then
     log "docker daemon did not answer within ${TIMEOUT}s; last log lines:"
     tail -n 30 "$LOG" >&2 || true
     exit 1
   fi
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
+  if ! daemon_alive; then
     log "dockerd exited; last log lines:"
     tail -n 30 "$LOG" >&2 || true
     exit 1
