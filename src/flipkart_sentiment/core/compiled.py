@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -37,6 +38,14 @@ CHAR_CACHE_WORDS = 100_000
 # "Must buy!"), 193 distinct ones in 8.5k reviews.
 TITLE_CACHE = 10_000
 TITLE_CACHE_MAX_CHARS = 200
+
+
+class TfidfEntries(NamedTuple):
+    """Non-zero TF-IDF values of a batch of reviews: review row, stacked feature column, value."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
 
 
 class Uncompilable(ValueError):
@@ -193,6 +202,10 @@ class CompiledScorer:
         self._title_ids = title_ids
 
     def predict_proba(self, titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        return self.proba_from_decision(self.decision(self.tfidf(titles, texts), len(texts)))
+
+    def tfidf(self, titles: Sequence[str], texts: Sequence[str]) -> TfidfEntries:
+        """The non-zero entries of the stacked, l2-normalised TF-IDF rows of the reviews."""
         n = len(texts)
         found_per_block: list[tuple[_Block, list]] = []
         if self._text_blocks:
@@ -229,14 +242,22 @@ class CompiledScorer:
             rows_all.append(rows_u)
             cols_all.append(cols_u + block.offset)
             vals_all.append(values)
+        if not rows_all:
+            return TfidfEntries(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+        return TfidfEntries(np.concatenate(rows_all), np.concatenate(cols_all),
+                            np.concatenate(vals_all))
 
+    def decision(self, entries: TfidfEntries, n: int) -> np.ndarray:
+        """The linear decision (n reviews x classes) of the classifier on those entries."""
         decision = np.tile(self.intercept, (n, 1))
-        if rows_all:
-            rows = np.concatenate(rows_all)
-            weighted = self.coef_t[np.concatenate(cols_all)] * np.concatenate(vals_all)[:, None]
+        if len(entries.rows):
+            weighted = self.coef_t[entries.cols] * entries.values[:, None]
             for k in range(decision.shape[1]):
-                decision[:, k] += np.bincount(rows, weights=weighted[:, k], minlength=n)
-        decision -= decision.max(axis=1, keepdims=True)
+                decision[:, k] += np.bincount(entries.rows, weights=weighted[:, k], minlength=n)
+        return decision
+
+    def proba_from_decision(self, decision: np.ndarray) -> np.ndarray:
+        decision = decision - decision.max(axis=1, keepdims=True)
         proba = np.exp(decision)
         proba /= proba.sum(axis=1, keepdims=True)
         if self.class_weights is not None:
