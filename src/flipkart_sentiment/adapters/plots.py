@@ -1,5 +1,5 @@
-"""Figures logged to MLflow: confusion matrix, the search's run comparison, the CheckList pass
-rates, and monitoring's label mix and confidence comparisons."""
+"""Figures logged to MLflow: confusion matrix, reliability diagram, the search's run comparison,
+the CheckList pass rates, and monitoring's label mix and confidence comparisons."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # servers and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from ..core.calibration import Reliability  # noqa: E402
 
 
 def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: str):
@@ -29,6 +31,33 @@ def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: st
             ax.text(j, i, f"{matrix[i, j]}\n{normalised[i, j]:.0%}", ha="center", va="center",
                     color=colour, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
+    return fig
+
+
+def reliability_figure(overall: Reliability, classes: dict[str, Reliability], title: str):
+    """Reliability diagram: observed frequency against mean predicted probability per bin, for the
+    top label (left, with the share of reviews per bin as bars) and each class one-vs-rest
+    (right). On the diagonal the probabilities mean what they say."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.4), dpi=120, layout="constrained")
+    edges = overall.edges
+    centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    share = overall.counts / max(overall.counts.sum(), 1)
+    left.bar(centres, share, width=width * 0.9, color="lightgrey", label="share of reviews")
+    filled = overall.counts > 0
+    left.plot(overall.predicted[filled], overall.observed[filled], "o-", color="C0",
+              label=f"top label (ECE {overall.ece:.3f})")
+    for k, (name, curve) in enumerate(classes.items()):
+        used = curve.counts > 0
+        right.plot(curve.predicted[used], curve.observed[used], "o-", color=f"C{k + 1}",
+                   label=f"{name} (ECE {curve.ece:.3f})")
+    for ax, xlabel, ylabel in ((left, "confidence (highest probability)", "accuracy"),
+                               (right, "predicted probability of the class", "frequency of the class")):
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1, label="perfect calibration")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel)
+        ax.legend(fontsize=7, loc="upper left")
+    left.set_title("top label", fontsize=9)
+    right.set_title("per class, one-vs-rest", fontsize=9)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

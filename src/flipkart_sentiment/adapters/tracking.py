@@ -19,8 +19,9 @@ import joblib
 import matplotlib.pyplot as plt
 import mlflow
 
+from ..core import calibration
 from ..serving import packaging
-from .plots import confusion_matrix_figure
+from .plots import confusion_matrix_figure, reliability_figure
 
 # The experiment's kind, which MLflow 3 would otherwise infer: a machine-learning experiment, not
 # a GenAI one. (3.17's UI still opens on its GenAI view until its "Model training" switch or a
@@ -74,6 +75,11 @@ def log_figure(fig, name: str) -> None:
 
 def log_confusion(matrix, labels, title: str, name: str = "confusion_matrix.png") -> None:
     log_figure(confusion_matrix_figure(matrix, labels, title), name)
+
+
+def log_reliability(proba, y_true, classes, title: str, name: str = "reliability.png") -> None:
+    log_figure(reliability_figure(calibration.top_label(proba, y_true, classes),
+                                  calibration.per_class(proba, y_true, classes), title), name)
 
 
 def log_pipeline_model(pipeline, name: str = "model"):

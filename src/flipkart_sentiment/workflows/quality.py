@@ -99,7 +99,7 @@ def select_by_cv(splits, profile: str, seed: int) -> Selection:
     for params in PROFILES[profile]:
         started = time.perf_counter()
         oof = cross_validate(params, train, splits.folds, seed)
-        scores = m.classification_scores(train["label"], oof, labels)
+        scores = m.classification_scores(train["label"], oof.predicted, labels)
         rows.append({"name": params.name, "params": params, **scores})
         log.info("cv %-40s f1_weighted=%.4f f1_macro=%.4f (%.0fs)", params.name,
                  scores["f1_weighted"], scores["f1_macro"], time.perf_counter() - started)

@@ -16,8 +16,9 @@ from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from ..adapters.plots import run_comparison_figure
-from ..adapters.tracking import log_confusion, log_figure, log_pipeline_model, prefixed
+from ..adapters.tracking import log_confusion, log_figure, log_pipeline_model, log_reliability, prefixed
 from ..core import metrics as m
+from ..core.calibration import calibration_scores
 from ..core.compiled import CompiledScorer, Uncompilable
 from ..core.drift import build_reference, model_unigrams
 from ..core.estimators import ALGORITHM, ModelParams, build_pipeline, word_features
@@ -85,18 +86,21 @@ def search(splits: Splits, profile: str, seed: int, parent_run_id: str,
             pipeline = build_pipeline(params, seed).fit(rows, rows["label"])
             seconds = time.perf_counter() - started
             ensure_servable(params, pipeline)
-            scores = m.classification_scores(rows["label"], oof, labels)
+            scores = m.classification_scores(rows["label"], oof.predicted, labels)
+            ece = calibration_scores(oof.proba, rows["label"], oof.classes)
             mlflow.log_params(params.as_params() | {"fields": params.fields,
                                                     "algorithm": ALGORITHM})
             mlflow.log_params(preprocessing_description())
             mlflow.log_params(sample_params(splits))
-            mlflow.log_metrics(prefixed("cv", scores) | prefixed("timing", {"fit_seconds": seconds}))
-            log_confusion(m.confusion(rows["label"], oof, labels), labels,
+            mlflow.log_metrics(prefixed("cv", scores | ece) | prefixed("timing", {"fit_seconds": seconds}))
+            log_confusion(m.confusion(rows["label"], oof.predicted, labels), labels,
                           f"{params.name} (grouped {len(splits.folds)}-fold CV)")
+            log_reliability(oof.proba, rows["label"], oof.classes,
+                            f"{params.name} (grouped {len(splits.folds)}-fold CV, out of fold)")
             info = log_pipeline_model(pipeline)
             mlflow.set_tag("role", "candidate")
-        log.info("candidate %-40s cv f1_weighted=%.4f f1_macro=%.4f (%.1fs)", params.name,
-                 scores["f1_weighted"], scores["f1_macro"], seconds)
+        log.info("candidate %-40s cv f1_weighted=%.4f f1_macro=%.4f ece=%.4f (%.1fs)", params.name,
+                 scores["f1_weighted"], scores["f1_macro"], ece["ece"], seconds)
         results.append(Candidate(params, run.info.run_id, scores, seconds, info.model_uri,
                                  pipeline))
     best = pick_best(results, lambda c: c.metrics)
@@ -148,17 +152,23 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
     labels = labels_of(splits.train)
     test = splits.test
 
-    predicted = best.pipeline.predict(test)
-    scores = m.classification_scores(test["label"], predicted, labels)
+    proba = best.pipeline.predict_proba(test)
+    classes = best.pipeline.classes_
+    predicted = classes[proba.argmax(axis=1)]
+    # Selection is by weighted F1 (`scores`); calibration is reported next to it (ece, ece_<class>).
+    scores = m.classification_scores(test["label"], predicted, labels) | calibration_scores(
+        proba, test["label"], classes)
     # What monitoring compares live reviews with (core.drift), next to the model it describes.
     reference = build_reference(
-        splits.train["text"], splits.train["label"], test["text"], best.pipeline.predict_proba(test),
+        splits.train["text"], splits.train["label"], test["text"], proba,
         [str(c) for c in best.pipeline.classes_], model_unigrams(word_features(best.pipeline)))
     with mlflow.start_run(run_id=best.run_id, nested=True, parent_run_id=parent_run_id):
         mlflow.log_metrics(prefixed("test", scores))
         mlflow.log_dict(reference.to_dict(), REFERENCE_ARTIFACT)
         log_confusion(m.confusion(test["label"], predicted, labels), labels,
                       f"{best.params.name} (test)", "confusion_matrix_test.png")
+        log_reliability(proba, test["label"], classes, f"{best.params.name} (test)",
+                        "reliability_test.png")
         mlflow.set_tag("role", "final")
     baseline_scores = (m.classification_scores(test["label"], baseline.pipeline.predict(test), labels)
                        if baseline else {})
@@ -171,6 +181,7 @@ def evaluate(splits: Splits, candidates: list[Candidate], parent_run_id: str) ->
     log_figure(run_comparison_figure(rows), "search_comparison.png")
     log_confusion(m.confusion(test["label"], predicted, labels), labels,
                   f"{best.params.name} (test)", "confusion_matrix_test.png")
+    log_reliability(proba, test["label"], classes, f"{best.params.name} (test)", "reliability_test.png")
     mlflow.log_metrics(prefixed("test", scores))
     mlflow.log_metrics(prefixed("baseline", baseline_scores))
     log.info("best %s: test f1_weighted=%.4f f1_macro=%.4f (seed recipe %.4f / %.4f)",
