@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,14 +13,22 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from flipkart_sentiment.adapters.data import from_bytes
 from flipkart_sentiment.core.compiled import CompiledScorer, Uncompilable, char_wb_ngrams
-from flipkart_sentiment.core.estimators import build_pipeline
+from flipkart_sentiment.core.estimators import ModelParams, build_pipeline
 from flipkart_sentiment.core.labels import DEFAULT_LABEL_MAP
-from flipkart_sentiment.core.profiles import PROFILES, WINNER
+from flipkart_sentiment.core.profiles import _TUNED, PROFILES, WINNER
 
-CANDIDATES = {p.name: p for p in PROFILES["full"]}
+# The second family, with and without the blend and the prior shift, whatever the profiles hold.
+FAMILIES = [
+    ModelParams(name="test-svc", family="svc", svc_C=0.1, **_TUNED),
+    ModelParams(name="test-blend-nb1.5", family="blend", C=2.0, svc_C=0.1, blend_weight=0.4,
+                neutral_boost=1.5, **_TUNED),
+]
+CANDIDATES = {p.name: p for p in PROFILES["full"] + FAMILIES}
 # The seed recipe (max_features), the quick pick (negation scope, class weights), the full pick
-# (char n-grams, Neutral prior shift): every kind of block and classifier the search builds.
-COMPILED = ["seed-recipe", "title-text-neg3-w1.5-C4", WINNER]
+# (char n-grams, Neutral prior shift) and the calibrated SVC alone and blended with the LR: every
+# kind of block and classifier the search builds.
+COMPILED = list(dict.fromkeys(["seed-recipe", "title-text-neg3-w1.5-C4", WINNER,
+                               *(p.name for p in FAMILIES)]))
 TOLERANCE = 1e-5  # the pipeline's features are float32, the compiled path's float64
 
 
@@ -83,15 +93,48 @@ def test_long_words_and_titles_score_like_the_pipeline_without_filling_the_cache
     assert len(titles[0]) > compiled.TITLE_CACHE_MAX_CHARS
 
 
+def _dense(entries, n, width):
+    matrix = np.zeros((n, width))
+    np.add.at(matrix, (entries.rows, entries.cols), entries.values)
+    return matrix
+
+
+def test_explain_coef_is_the_linear_stand_in_of_each_family(fitted, reviews):
+    titles, texts = reviews["title"].tolist()[:300], reviews["text"].tolist()[:300]
+    lr = CompiledScorer(fitted[WINNER])
+    assert lr.explain_coef.shape == (len(lr.coef_t), 3)
+    np.testing.assert_array_equal(lr.explain_coef, lr.coef_t)
+
+    svc = CompiledScorer(fitted["test-svc"])
+    x = _dense(svc.tfidf(titles, texts), len(texts), len(svc.coef_t))
+    (part,) = svc.parts
+    # The calibrated log-odds of each class against the rest, -(a d + b), is linear in the features
+    # with slope explain_coef: what is left is a constant per class.
+    log_odds = -(part.slope * svc.decision(svc.tfidf(titles, texts), len(texts)) + part.offset)
+    rest = log_odds - x @ svc.explain_coef
+    np.testing.assert_allclose(rest, np.broadcast_to(rest[0], rest.shape), atol=1e-9)
+
+    blend = CompiledScorer(fitted["test-blend-nb1.5"])
+    lr_part, svc_part = blend.parts
+    assert (lr_part.weight, svc_part.weight) == pytest.approx((0.4, 0.6))
+    np.testing.assert_allclose(
+        blend.explain_coef, 0.4 * lr_part.coef.T + 0.6 * svc_part.coef.T * -svc_part.slope)
+    # One gather: the stacked matrix holds the LR's three rows and the SVC's three decisions.
+    assert blend.coef_t.shape == (len(blend.explain_coef), 6)
+
+
 @pytest.mark.parametrize("word", ["a", "ab", "abc", "good", "excellent"])
 def test_char_ngrams_are_sklearns(word):
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5))
     assert sorted(char_wb_ngrams(word, 2, 5)) == sorted(vectorizer.build_analyzer()(word))
 
 
-def _small_fit(reviews):
+def _small_fit(reviews, blend: bool = False):
     fit = reviews.head(500)
-    pipeline = build_pipeline(CANDIDATES["title-text-neg3-w1.5-C4"])
+    params = CANDIDATES["title-text-neg3-w1.5-C4"]
+    if blend:
+        params = replace(params, family="blend")
+    pipeline = build_pipeline(params)
     return pipeline.fit(fit, fit["label"])
 
 
@@ -114,6 +157,10 @@ def _extra_step(p):
     p.steps.insert(1, ("scale", MaxAbsScaler()))
 
 
+def _isotonic(p):
+    p.steps[-1][1].second_.calibrated_.method = "isotonic"
+
+
 def _other_classifier(p):
     from sklearn.naive_bayes import MultinomialNB
 
@@ -126,9 +173,10 @@ def _other_classifier(p):
     (_unknown_column, "column 'summary'"),
     (_extra_step, "features -> classifier"),
     (_other_classifier, "LogisticRegression"),
+    (_isotonic, "calibration method 'isotonic'"),
 ])
 def test_a_pipeline_it_does_not_know_is_refused(reviews, change, reason):
-    pipeline = _small_fit(reviews)
+    pipeline = _small_fit(reviews, blend=change is _isotonic)
     change(pipeline)
     with pytest.raises(Uncompilable, match=reason):
         CompiledScorer(pipeline)
@@ -175,12 +223,14 @@ def test_every_candidate_of_every_profile_compiles(reviews, profile):
         np.testing.assert_allclose(got, expected, atol=TOLERANCE, err_msg=params.name)
 
 
-def test_a_two_label_map_compiles_and_answers_like_the_pipeline(reviews):
-    """SENTIMENT_LABEL_MAP may fold Neutral away: sklearn then keeps one coefficient row."""
+@pytest.mark.parametrize("name", [WINNER, "test-blend-nb1.5"])
+def test_a_two_label_map_compiles_and_answers_like_the_pipeline(reviews, name):
+    """SENTIMENT_LABEL_MAP may fold Neutral away: sklearn then keeps one coefficient row (the LR)
+    and one decision and calibrator (the SVC)."""
     two = reviews.assign(label=reviews["label"].replace({"Neutral": "Negative"})).sample(
         n=2000, random_state=9)
-    pipeline = build_pipeline(CANDIDATES[WINNER]).fit(two, two["label"])
-    assert pipeline.named_steps["classifier"].estimator_.coef_.shape[0] == 1
+    pipeline = build_pipeline(CANDIDATES[name]).fit(two, two["label"])
+    assert CompiledScorer(pipeline).explain_coef.shape[1] == 2
     texts, titles = reviews["text"].tolist()[:500], reviews["title"].tolist()[:500]
     expected = pipeline.predict_proba(pd.DataFrame({"title": titles, "text": texts}))
     np.testing.assert_allclose(CompiledScorer(pipeline).predict_proba(titles, texts), expected,

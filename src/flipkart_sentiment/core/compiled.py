@@ -6,7 +6,11 @@ twice on the text), and a scipy matrix per block. ``CompiledScorer`` reads the f
 vocabularies, idf weights and coefficients once, cleans each field once, caches the character
 n-gram ids of each word (``char_wb`` n-grams never cross a word boundary, so a word always gives
 the same ids) and computes the same TF-IDF rows and softmax with a handful of numpy calls per
-batch. It returns the probabilities of ``pipeline.predict_proba`` to float rounding (the
+batch. The classifier step may be a LogisticRegression, a sigmoid-calibrated LinearSVC or a
+blend of both (estimators.ModelParams.family), each with the Neutral prior shift: all their
+coefficients sit in one matrix, so a batch still does one gather, and the softmax, the sigmoid
+calibrators, the blend and the shift follow sklearn's arithmetic. It returns the probabilities of
+``pipeline.predict_proba`` to float rounding (the
 pipeline computes features in float32, this in float64); tests/unit/test_compiled.py checks that
 on every review of the data set and on generated text.
 
@@ -19,16 +23,19 @@ serve on the ~8x slower sklearn path; the served model keeps the sklearn path on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import expit
+from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 
-from .estimators import ColumnVectorizers, PriorShiftClassifier
+from .estimators import BlendClassifier, CalibratedLinearSVC, ColumnVectorizers, PriorShiftClassifier
 from .text import MAX_CACHED_WORD, bounded_cache, clean, clean_clauses, strip_clause_marks
 
 # Distinct words whose character n-gram ids are kept (text.bounded_cache: longer words are not
@@ -139,15 +146,27 @@ def _compile_block(vectorizer: object, column: str, offset: int) -> _Block:
                   bool(vectorizer.sublinear_tf), offset)
 
 
-def _linear_part(classifier: object) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(coef, intercept) of the fitted LogisticRegression as one softmax row per class, and the
-    prior-shift class weights if any."""
-    if isinstance(classifier, PriorShiftClassifier):
-        linear, weights = classifier.estimator_, np.asarray(classifier.class_weights_, dtype=float)
-    else:
-        linear, weights = classifier, None
-    if not isinstance(linear, LogisticRegression):
-        raise Uncompilable("the classifier is not a LogisticRegression")
+@dataclass(frozen=True)
+class _Part:
+    """One fitted linear classifier inside the classifier step, and its share of the probabilities.
+
+    ``coef`` has one row per decision column, ``columns`` says where they sit in the stacked
+    decision. A "softmax" part is a LogisticRegression (one row per class). A "sigmoid" part is a
+    LinearSVC with its Platt calibrators, as sklearn's ``_CalibratedClassifierCV.predict_proba``
+    computes them: p_k = expit(-(a_k * d_k + b_k)) per one-vs-rest decision d_k, then divided by
+    their sum (uniform where the sum is 0); with two classes one decision gives p(second) and
+    p(first) = 1 - p(second)."""
+
+    kind: str               # "softmax" or "sigmoid"
+    coef: np.ndarray        # (n_columns, n_features)
+    intercept: np.ndarray   # (n_columns,)
+    weight: float           # share of this part in the blended probabilities
+    slope: np.ndarray | None = None   # sigmoid a_ per column
+    offset: np.ndarray | None = None  # sigmoid b_ per column
+    columns: slice | None = None  # set by _classifier_parts
+
+
+def _softmax_part(linear: LogisticRegression, weight: float) -> _Part:
     coef = np.asarray(linear.coef_, dtype=np.float64)
     intercept = np.asarray(linear.intercept_, dtype=np.float64)
     if len(linear.classes_) == 2 and coef.shape[0] == 1:
@@ -157,7 +176,85 @@ def _linear_part(classifier: object) -> tuple[np.ndarray, np.ndarray, np.ndarray
         intercept = np.concatenate([[0.0], intercept])
     if coef.shape[0] != len(linear.classes_):
         raise Uncompilable("the classifier's coefficients do not have one row per class")
-    return coef, intercept, weights
+    return _Part("softmax", coef, intercept, weight)
+
+
+def _sigmoid_parts(wrapper: CalibratedLinearSVC, weight: float) -> list[_Part]:
+    calibrated = wrapper.calibrated_
+    if not isinstance(calibrated, CalibratedClassifierCV):
+        raise Uncompilable("the SVC's calibration is not a CalibratedClassifierCV")
+    if len(calibrated.classes_) != len(wrapper.classes_):
+        raise Uncompilable("the calibrated SVC's classes do not match its labels")
+    if calibrated.method != "sigmoid":
+        raise Uncompilable(f"calibration method {calibrated.method!r} is not compiled (only sigmoid)")
+    members = calibrated.calibrated_classifiers_
+    parts = []
+    for member in members:  # predict_proba is their mean
+        svc = member.estimator
+        if not isinstance(svc, LinearSVC):
+            raise Uncompilable("the calibrated classifier is not a LinearSVC")
+        if list(svc.classes_) != list(calibrated.classes_):
+            raise Uncompilable("the calibrated LinearSVC saw other classes than its calibrators")
+        calibrators = member.calibrators
+        if not all(isinstance(c, _SigmoidCalibration) for c in calibrators):
+            raise Uncompilable("the calibrators are not sigmoids")
+        coef = np.asarray(svc.coef_, dtype=np.float64)
+        two_classes = len(svc.classes_) == 2
+        if coef.shape[0] != len(calibrators) or (coef.shape[0] != len(svc.classes_) and not two_classes):
+            raise Uncompilable("the LinearSVC's decisions do not match its calibrators")
+        parts.append(_Part("sigmoid", coef, np.asarray(svc.intercept_, dtype=np.float64),
+                           weight / len(members),
+                           np.array([c.a_ for c in calibrators], dtype=np.float64),
+                           np.array([c.b_ for c in calibrators], dtype=np.float64)))
+    return parts
+
+
+def _parts(classifier: object, weight: float = 1.0) -> list[_Part]:
+    """The linear parts of a classifier (LogisticRegression, sigmoid-calibrated LinearSVC or a
+    blend of them) with their shares of the probabilities."""
+    if isinstance(classifier, LogisticRegression):
+        return [_softmax_part(classifier, weight)]
+    if isinstance(classifier, CalibratedLinearSVC):
+        return _sigmoid_parts(classifier, weight)
+    if isinstance(classifier, BlendClassifier):
+        share = float(classifier.weight)
+        return _parts(classifier.first_, weight * share) + _parts(classifier.second_, weight * (1 - share))
+    raise Uncompilable(f"the classifier {type(classifier).__name__} is not a LogisticRegression, a "
+                       "sigmoid-calibrated LinearSVC or a blend of them")
+
+
+def _classifier_parts(classifier: object) -> tuple[list[_Part], np.ndarray, np.ndarray | None]:
+    """The linear parts, the classes, and the prior-shift class weights if any."""
+    if isinstance(classifier, PriorShiftClassifier):
+        inner, weights = classifier.estimator_, np.asarray(classifier.class_weights_, dtype=float)
+    else:
+        inner, weights = classifier, None
+    parts, stacked = [], 0
+    for part in _parts(inner):
+        width = part.coef.shape[0]
+        parts.append(replace(part, columns=slice(stacked, stacked + width)))
+        stacked += width
+    return parts, np.asarray(inner.classes_), weights
+
+
+def _explain_coef(parts: list[_Part], n_classes: int) -> np.ndarray:
+    """(n_features, n_classes): per class, the blend-weighted feature slopes of each part's
+    log-odds for that class. A LogisticRegression's are its coefficients; a sigmoid part's
+    calibrated log-odds of class k against the rest is -(a_k d_k + b_k), whose slope is -a_k times
+    the SVC's coefficients (with two classes the first class's is the opposite of the second's).
+    The parts' probabilities are mixed, not their log-odds, so for a blend this is a linear
+    stand-in, exact for each family alone up to the normalisation across classes."""
+    explain = np.zeros((parts[0].coef.shape[1], n_classes))
+    for part in parts:
+        if part.kind == "softmax":
+            explain += part.weight * part.coef.T
+        elif part.coef.shape[0] == n_classes:
+            explain += part.weight * (part.coef.T * -part.slope)
+        else:  # two classes, one decision for the second
+            second = part.weight * (part.coef[0] * -part.slope[0])
+            explain[:, 0] -= second
+            explain[:, 1] += second
+    return explain
 
 
 class CompiledScorer:
@@ -176,7 +273,9 @@ class CompiledScorer:
         features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
         if not isinstance(features, ColumnVectorizers):
             raise Uncompilable("the features step is not ColumnVectorizers")
-        coef, intercept, self.class_weights = _linear_part(classifier)
+        self.parts, self.classes, self.class_weights = _classifier_parts(classifier)
+        coef = np.vstack([p.coef for p in self.parts])
+        intercept = np.concatenate([p.intercept for p in self.parts])
 
         self.blocks: list[_Block] = []
         offset = 0
@@ -186,9 +285,11 @@ class CompiledScorer:
             offset += len(block.idf)
         if offset != coef.shape[1]:
             raise Uncompilable("the feature blocks do not add up to the classifier's inputs")
-        # Rows of feature weights, so a gather by feature id gives every class at once.
+        # Rows of feature weights, so a gather by feature id gives every decision column of every
+        # part (the LR's classes, then the SVC's one-vs-rest decisions) at once.
         self.coef_t = np.ascontiguousarray(coef.T)
         self.intercept = intercept
+        self.explain_coef = _explain_coef(self.parts, len(self.classes))
 
         self._text_blocks = [b for b in self.blocks if b.column == "text"]
         self._title_blocks = [b for b in self.blocks if b.column == "title"]
@@ -248,7 +349,8 @@ class CompiledScorer:
                             np.concatenate(vals_all))
 
     def decision(self, entries: TfidfEntries, n: int) -> np.ndarray:
-        """The linear decision (n reviews x classes) of the classifier on those entries."""
+        """The stacked linear decisions (n reviews x the parts' columns: one per class for a single
+        LR or SVC, twice that for a blend) on those entries."""
         decision = np.tile(self.intercept, (n, 1))
         if len(entries.rows):
             weighted = self.coef_t[entries.cols] * entries.values[:, None]
@@ -257,10 +359,30 @@ class CompiledScorer:
         return decision
 
     def proba_from_decision(self, decision: np.ndarray) -> np.ndarray:
-        decision = decision - decision.max(axis=1, keepdims=True)
-        proba = np.exp(decision)
-        proba /= proba.sum(axis=1, keepdims=True)
+        parts = self.parts
+        if len(parts) == 1 and parts[0].kind == "softmax":
+            proba = _softmax(decision)
+        else:
+            proba = sum(p.weight * _part_proba(p, decision[:, p.columns]) for p in parts)
         if self.class_weights is not None:
             proba *= self.class_weights
             proba /= proba.sum(axis=1, keepdims=True)
         return proba
+
+
+def _softmax(decision: np.ndarray) -> np.ndarray:
+    decision = decision - decision.max(axis=1, keepdims=True)
+    proba = np.exp(decision)
+    proba /= proba.sum(axis=1, keepdims=True)
+    return proba
+
+
+def _part_proba(part: _Part, decision: np.ndarray) -> np.ndarray:
+    if part.kind == "softmax":
+        return _softmax(decision)
+    calibrated = expit(-(part.slope * decision + part.offset))
+    if calibrated.shape[1] == 1:  # two classes: the one decision is the second's
+        return np.hstack([1.0 - calibrated, calibrated])
+    total = calibrated.sum(axis=1, keepdims=True)
+    uniform = np.full_like(calibrated, 1.0 / calibrated.shape[1])
+    return np.divide(calibrated, total, out=uniform, where=total != 0)

@@ -14,15 +14,25 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from .labels import NEGATIVE, NEUTRAL, POSITIVE
 from .text import clean, clean_clauses, tokenize, tokenize_negated
 
 ALGORITHM = "tfidf+logistic_regression"
+# The classifier after the TF-IDF blocks (ModelParams.family): the LogisticRegression, a LinearSVC
+# with sigmoid (Platt) calibration, or the weighted mean of both's probabilities.
+FAMILIES = ("logreg", "svc", "blend")
+ALGORITHMS = {"logreg": ALGORITHM, "svc": "tfidf+linear_svc_sigmoid",
+              "blend": "tfidf+blend(logistic_regression,linear_svc_sigmoid)"}
+# Folds of the SVC's Platt calibration (CalibratedClassifierCV cv): its calibrators are fit on
+# out-of-fold decisions of 3 extra LinearSVC fits, which are fast next to the vectorizers.
+SVC_CALIBRATION_FOLDS = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,22 @@ class ModelParams:
     # Class-prior shift applied to predict_proba: Neutral probability x this, then renormalised
     # (PriorShiftClassifier). 1.0 = the plain LogisticRegression decision.
     neutral_boost: float = 1.0
+    # The classifier family (FAMILIES). "svc" and "blend" use svc_C for the LinearSVC (with the
+    # same class weights as the LR); "blend" averages blend_weight x the LR's probabilities and
+    # (1 - blend_weight) x the calibrated SVC's, before the Neutral prior shift.
+    family: str = "logreg"
+    svc_C: float = 0.1
+    blend_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family {self.family!r} is not one of {FAMILIES}")
+        if not 0.0 <= self.blend_weight <= 1.0:
+            raise ValueError(f"blend_weight {self.blend_weight} is not in [0, 1]")
+
+    @property
+    def algorithm(self) -> str:
+        return ALGORITHMS[self.family]
 
     def as_params(self) -> dict[str, object]:
         return {k: ("none" if v is None else v) for k, v in asdict(self).items()}
@@ -91,6 +117,74 @@ class PriorShiftClassifier(BaseEstimator, ClassifierMixin):
         check_is_fitted(self, "estimator_")
         shifted = self.estimator_.predict_proba(X) * self.class_weights_
         return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class BlendClassifier(BaseEstimator, ClassifierMixin):
+    """``weight`` x the first classifier's probabilities + (1 - weight) x the second's.
+
+    Both are fit on the same data and must see the same classes; ``predict`` is the argmax of
+    ``predict_proba``."""
+
+    def __init__(self, first=None, second=None, weight: float = 0.5):
+        self.first = first
+        self.second = second
+        self.weight = weight
+
+    def fit(self, X, y, **fit_params):
+        self.first_ = clone(self.first).fit(X, y, **fit_params)
+        self.second_ = clone(self.second).fit(X, y, **fit_params)
+        if list(self.first_.classes_) != list(self.second_.classes_):
+            raise ValueError("the blended classifiers learnt different classes")
+        self.classes_ = self.first_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "first_")
+        return self.weight * self.first_.predict_proba(X) + (1 - self.weight) * self.second_.predict_proba(X)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class CalibratedLinearSVC(BaseEstimator, ClassifierMixin):
+    """A LinearSVC with sigmoid (Platt) calibration: sklearn's
+    ``CalibratedClassifierCV(LinearSVC, method="sigmoid", ensemble=False)`` fit on labels encoded
+    0..k-1 (``calibrated_``).
+
+    Why the encoding: CalibratedClassifierCV's internal cross_val_predict encodes the labels
+    before fitting the LinearSVC, so per-label class weights ({"Neutral": 1.5}) would not match
+    in its folds; they are given here by the encoded index instead, the same in every fit.
+
+    ensemble=False: one LinearSVC fit on all rows, its one-vs-rest decisions calibrated by
+    sigmoids fit on out-of-fold decisions (``cv`` extra, fast fits). Served, that is one
+    coefficient matrix and one sigmoid per class, where ensemble=True would serve (and fit) one
+    SVC per fold. The folds are sklearn's stratified ones, not grouped by text; the search's
+    grouped CV still judges the calibrated result on texts the model never saw.
+    """
+
+    def __init__(self, C: float = 0.1, class_weight=None, cv: int = SVC_CALIBRATION_FOLDS,
+                 random_state: int | None = None):
+        self.C = C
+        self.class_weight = class_weight
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.classes_, encoded = np.unique(np.asarray(y), return_inverse=True)
+        weights = self.class_weight
+        if isinstance(weights, dict):
+            weights = {k: float(weights.get(c, 1.0)) for k, c in enumerate(self.classes_)}
+        svc = LinearSVC(C=self.C, class_weight=weights, max_iter=5000, random_state=self.random_state)
+        self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=self.cv, ensemble=False)
+        self.calibrated_.fit(X, encoded)
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict_proba(X)
 
     def predict(self, X):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
@@ -161,6 +255,21 @@ def _word_tfidf(params: ModelParams) -> TfidfVectorizer:
     )
 
 
+def _calibrated_svc(params: ModelParams, seed: int) -> CalibratedLinearSVC:
+    return CalibratedLinearSVC(C=params.svc_C, class_weight=params.class_weights(), random_state=seed)
+
+
+def _classifier(params: ModelParams, seed: int):
+    logreg = LogisticRegression(
+        C=params.C, class_weight=params.class_weights(), max_iter=3000, random_state=seed
+    )
+    if params.family == "logreg":
+        return logreg
+    if params.family == "svc":
+        return _calibrated_svc(params, seed)
+    return BlendClassifier(logreg, _calibrated_svc(params, seed), weight=params.blend_weight)
+
+
 def build_pipeline(params: ModelParams, seed: int = 42) -> Pipeline:
     transformers = [("text_words", _word_tfidf(params), "text")]
     if params.use_title:
@@ -181,9 +290,7 @@ def build_pipeline(params: ModelParams, seed: int = 42) -> Pipeline:
                 "text",
             )
         )
-    classifier = LogisticRegression(
-        C=params.C, class_weight=params.class_weights(), max_iter=3000, random_state=seed
-    )
+    classifier = _classifier(params, seed)
     if params.neutral_boost != 1.0:
         classifier = PriorShiftClassifier(classifier, boosts={NEUTRAL: params.neutral_boost})
     return Pipeline([("features", ColumnVectorizers(transformers)), ("classifier", classifier)])

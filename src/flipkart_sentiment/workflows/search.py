@@ -21,7 +21,7 @@ from ..core import metrics as m
 from ..core.calibration import calibration_scores
 from ..core.compiled import CompiledScorer, Uncompilable
 from ..core.drift import build_reference, model_unigrams
-from ..core.estimators import ALGORITHM, ModelParams, build_pipeline, word_features
+from ..core.estimators import ModelParams, build_pipeline, word_features
 from ..core.profiles import PROFILES, SEED
 from ..core.selection import cross_validate, pick_best
 from ..core.split import Splits
@@ -89,7 +89,7 @@ def search(splits: Splits, profile: str, seed: int, parent_run_id: str,
             scores = m.classification_scores(rows["label"], oof.predicted, labels)
             ece = calibration_scores(oof.proba, rows["label"], oof.classes)
             mlflow.log_params(params.as_params() | {"fields": params.fields,
-                                                    "algorithm": ALGORITHM})
+                                                    "algorithm": params.algorithm})
             mlflow.log_params(preprocessing_description())
             mlflow.log_params(sample_params(splits))
             mlflow.log_metrics(prefixed("cv", scores | ece) | prefixed("timing", {"fit_seconds": seconds}))

@@ -197,7 +197,7 @@ def register(settings: Settings, final: search_step.FinalModel, data: ReviewData
     """The winner as a new version (alias `staging`), with its tags and model card."""
     mlflow.set_tracking_uri(settings.tracking_uri)
     tags = {
-        "algorithm": ALGORITHM,
+        "algorithm": final.params.algorithm,
         "preprocessing": "clean+regex-tokenize+stopwords(keep negations)+porter-stem; "
                          f"tfidf {final.params.fields} 1-{final.params.ngram_max}grams"
                          + (" + char 2-5grams" if final.params.char_ngrams else ""),
