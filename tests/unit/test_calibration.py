@@ -97,3 +97,39 @@ def test_cross_validate_gives_out_of_fold_probabilities_whose_argmax_is_predict(
     pipeline = build_pipeline(SEED, 42).fit(train.iloc[fit_idx], train.iloc[fit_idx]["label"])
     assert (oof.predicted[val_idx] == pipeline.predict(train.iloc[val_idx])).all()
     assert isinstance(oof.predicted[0], str) and not pd.isna(oof.proba).any()
+
+
+def test_temperature_keeps_the_argmax_and_softens_or_sharpens():
+    from flipkart_sentiment.core.estimators import temper
+
+    proba, _ = _calibrated_sample(1000)
+    for t in (0.5, 2.0):
+        tempered = temper(proba, t)
+        np.testing.assert_allclose(tempered.sum(axis=1), 1.0)
+        assert (tempered.argmax(axis=1) == proba.argmax(axis=1)).all()
+    assert (temper(proba, 2.0).max(axis=1) <= proba.max(axis=1) + 1e-12).all()
+    assert (temper(proba, 0.5).max(axis=1) >= proba.max(axis=1) - 1e-12).all()
+    assert temper(proba, 1.0) is proba
+
+
+def test_temperature_scaling_softens_an_overconfident_classifier():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from flipkart_sentiment.core.estimators import TemperatureScaled
+
+    X, y = make_classification(
+        n_samples=2000, n_features=300, n_informative=5, n_classes=3, flip_y=0.2, random_state=0
+    )
+    labels = np.array(CLASSES)[y]
+    # Nearly unregularised on noisy labels: far too sure of itself.
+    scaled = TemperatureScaled(LogisticRegression(C=1e4, max_iter=5000), random_state=0).fit(
+        X[:1200], labels[:1200]
+    )
+    assert scaled.temperature_ > 1.2
+    raw = scaled.estimator_.predict_proba(X[1200:])
+    tempered = scaled.predict_proba(X[1200:])
+    assert (tempered.argmax(axis=1) == raw.argmax(axis=1)).all()
+    assert (
+        cal.top_label(tempered, labels[1200:], CLASSES).ece < cal.top_label(raw, labels[1200:], CLASSES).ece
+    )

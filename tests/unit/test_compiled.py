@@ -22,6 +22,7 @@ FAMILIES = [
     ModelParams(name="test-svc", family="svc", svc_C=0.1, **_TUNED),
     ModelParams(name="test-blend-nb1.5", family="blend", C=2.0, svc_C=0.1, blend_weight=0.4,
                 neutral_boost=1.5, **_TUNED),
+    ModelParams(name="test-lr-nb2-T", C=0.5, neutral_boost=2.0, temperature_scaling=True, **_TUNED),
 ]
 CANDIDATES = {p.name: p for p in PROFILES["full"] + FAMILIES}
 # The seed recipe (max_features), the quick pick (negation scope, class weights), the full pick
@@ -101,7 +102,7 @@ def _dense(entries, n, width):
 
 def test_explain_coef_is_the_linear_stand_in_of_each_family(fitted, reviews):
     titles, texts = reviews["title"].tolist()[:300], reviews["text"].tolist()[:300]
-    lr = CompiledScorer(fitted[WINNER])
+    lr = CompiledScorer(fitted["title-text-neg3-w1.5-C4"])
     assert lr.explain_coef.shape == (len(lr.coef_t), 3)
     np.testing.assert_array_equal(lr.explain_coef, lr.coef_t)
 
@@ -121,6 +122,10 @@ def test_explain_coef_is_the_linear_stand_in_of_each_family(fitted, reviews):
         blend.explain_coef, 0.4 * lr_part.coef.T + 0.6 * svc_part.coef.T * -svc_part.slope)
     # One gather: the stacked matrix holds the LR's three rows and the SVC's three decisions.
     assert blend.coef_t.shape == (len(blend.explain_coef), 6)
+
+    tempered = CompiledScorer(fitted["test-lr-nb2-T"])
+    assert tempered.temperature != 1.0
+    np.testing.assert_allclose(tempered.explain_coef, tempered.coef_t / tempered.temperature)
 
 
 @pytest.mark.parametrize("word", ["a", "ab", "abc", "good", "excellent"])

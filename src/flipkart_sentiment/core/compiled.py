@@ -35,7 +35,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from .estimators import BlendClassifier, CalibratedLinearSVC, ColumnVectorizers, PriorShiftClassifier
+from .estimators import (
+    BlendClassifier,
+    CalibratedLinearSVC,
+    ColumnVectorizers,
+    PriorShiftClassifier,
+    TemperatureScaled,
+    temper,
+)
 from .text import MAX_CACHED_WORD, bounded_cache, clean, clean_clauses, strip_clause_marks
 
 # Distinct words whose character n-gram ids are kept (text.bounded_cache: longer words are not
@@ -223,8 +230,11 @@ def _parts(classifier: object, weight: float = 1.0) -> list[_Part]:
                        "sigmoid-calibrated LinearSVC or a blend of them")
 
 
-def _classifier_parts(classifier: object) -> tuple[list[_Part], np.ndarray, np.ndarray | None]:
-    """The linear parts, the classes, and the prior-shift class weights if any."""
+def _classifier_parts(classifier: object) -> tuple[list[_Part], np.ndarray, np.ndarray | None, float]:
+    """The linear parts, the classes, the prior-shift class weights if any, and the temperature."""
+    temperature = 1.0
+    if isinstance(classifier, TemperatureScaled):
+        classifier, temperature = classifier.estimator_, float(classifier.temperature_)
     if isinstance(classifier, PriorShiftClassifier):
         inner, weights = classifier.estimator_, np.asarray(classifier.class_weights_, dtype=float)
     else:
@@ -234,7 +244,7 @@ def _classifier_parts(classifier: object) -> tuple[list[_Part], np.ndarray, np.n
         width = part.coef.shape[0]
         parts.append(replace(part, columns=slice(stacked, stacked + width)))
         stacked += width
-    return parts, np.asarray(inner.classes_), weights
+    return parts, np.asarray(inner.classes_), weights, temperature
 
 
 def _explain_coef(parts: list[_Part], n_classes: int) -> np.ndarray:
@@ -273,7 +283,7 @@ class CompiledScorer:
         features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
         if not isinstance(features, ColumnVectorizers):
             raise Uncompilable("the features step is not ColumnVectorizers")
-        self.parts, self.classes, self.class_weights = _classifier_parts(classifier)
+        self.parts, self.classes, self.class_weights, self.temperature = _classifier_parts(classifier)
         coef = np.vstack([p.coef for p in self.parts])
         intercept = np.concatenate([p.intercept for p in self.parts])
 
@@ -289,7 +299,8 @@ class CompiledScorer:
         # part (the LR's classes, then the SVC's one-vs-rest decisions) at once.
         self.coef_t = np.ascontiguousarray(coef.T)
         self.intercept = intercept
-        self.explain_coef = _explain_coef(self.parts, len(self.classes))
+        # Tempered log-probabilities are the log-probabilities / T: so are their slopes.
+        self.explain_coef = _explain_coef(self.parts, len(self.classes)) / self.temperature
 
         self._text_blocks = [b for b in self.blocks if b.column == "text"]
         self._title_blocks = [b for b in self.blocks if b.column == "title"]
@@ -367,7 +378,7 @@ class CompiledScorer:
         if self.class_weights is not None:
             proba *= self.class_weights
             proba /= proba.sum(axis=1, keepdims=True)
-        return proba
+        return temper(proba, self.temperature)
 
 
 def _softmax(decision: np.ndarray) -> np.ndarray:

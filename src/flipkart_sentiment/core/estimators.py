@@ -33,6 +33,10 @@ ALGORITHMS = {"logreg": ALGORITHM, "svc": "tfidf+linear_svc_sigmoid",
 # Folds of the SVC's Platt calibration (CalibratedClassifierCV cv): its calibrators are fit on
 # out-of-fold decisions of 3 extra LinearSVC fits, which are fast next to the vectorizers.
 SVC_CALIBRATION_FOLDS = 3
+# Post-hoc temperature scaling (ModelParams.temperature_scaling): the share of the training rows
+# held out to fit the temperature, and the range it is searched in.
+TEMPERATURE_HOLDOUT = 0.2
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class ModelParams:
     family: str = "logreg"
     svc_C: float = 0.1
     blend_weight: float = 0.5
+    # Post-hoc temperature scaling of the final probabilities (TemperatureScaled), fitted on a
+    # held-out part of the training rows. It keeps every argmax, so only calibration changes.
+    temperature_scaling: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -190,6 +197,69 @@ class CalibratedLinearSVC(BaseEstimator, ClassifierMixin):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+def temper(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(p) / T) per row: T > 1 softens, T < 1 sharpens, the order of classes stays."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.maximum(proba, np.finfo(np.float64).tiny)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    tempered = np.exp(logits)
+    return tempered / tempered.sum(axis=1, keepdims=True)
+
+
+def _row_groups(X) -> np.ndarray:
+    """One group per distinct feature row: copies of a review (same text and title) are kept on
+    one side of the held-out split, as the project's split keeps copies of a text."""
+    X = sp.csr_matrix(X)
+    keys = [hash((X.indices[a:b].tobytes(), X.data[a:b].tobytes()))
+            for a, b in zip(X.indptr[:-1], X.indptr[1:], strict=True)]
+    return np.unique(keys, return_inverse=True)[1]
+
+
+class TemperatureScaled(BaseEstimator, ClassifierMixin):
+    """A probabilistic classifier whose probabilities are tempered: softmax(log p / T).
+
+    ``fit`` holds out ``holdout`` of the rows (stratified, copies of a row together), fits the
+    estimator on the rest, and picks T minimising the log loss of the held-out rows; then it fits
+    the estimator on all rows, which is the one used. T fitted on a model that saw 80 % of the
+    rows is applied to one that saw all of them: the usual approximation of post-hoc scaling."""
+
+    def __init__(self, estimator=None, holdout: float = TEMPERATURE_HOLDOUT, random_state: int | None = None):
+        self.estimator = estimator
+        self.holdout = holdout
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from scipy.optimize import minimize_scalar
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        y = np.asarray(y)
+        splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / self.holdout)), shuffle=True,
+                                        random_state=self.random_state)
+        fit_idx, held_idx = next(splitter.split(X, y, groups=_row_groups(X)))
+        held_out = clone(self.estimator).fit(X[fit_idx], y[fit_idx])
+        proba = held_out.predict_proba(X[held_idx])
+        column = {c: k for k, c in enumerate(held_out.classes_)}
+        truth = np.array([column.get(label, -1) for label in y[held_idx]])
+        proba, truth = proba[truth >= 0], truth[truth >= 0]  # a class the fit part lacked: skipped
+
+        def log_loss(t: float) -> float:
+            p = temper(proba, t)[np.arange(len(truth)), truth]
+            return float(-np.log(np.maximum(p, np.finfo(np.float64).tiny)).mean())
+
+        self.temperature_ = float(minimize_scalar(log_loss, bounds=TEMPERATURE_BOUNDS, method="bounded").x)
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        return temper(self.estimator_.predict_proba(X), self.temperature_)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
 class ColumnVectorizers(BaseEstimator, TransformerMixin):
     """Fit one text vectorizer per (name, vectorizer, column) and stack their outputs.
 
@@ -293,6 +363,8 @@ def build_pipeline(params: ModelParams, seed: int = 42) -> Pipeline:
     classifier = _classifier(params, seed)
     if params.neutral_boost != 1.0:
         classifier = PriorShiftClassifier(classifier, boosts={NEUTRAL: params.neutral_boost})
+    if params.temperature_scaling:
+        classifier = TemperatureScaled(classifier, random_state=seed)
     return Pipeline([("features", ColumnVectorizers(transformers)), ("classifier", classifier)])
 
 
