@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     labeled_data: Annotated[list[str], NoDecode] = Field(default_factory=list)
     model_name: str = "flipkart-sentiment"
     experiment: str = "flipkart-sentiment"
-    search: ProfileName = Field(default="full", description="Search profile: full, quick or seed.")
+    search: ProfileName = Field(default="full", description="Search profile: full, quick, seed or families.")
     # "1:Negative,2:Negative,3:Neutral,4:Positive,5:Positive" style, so a user can relabel
     # (e.g. drop Neutral into Negative) without code changes. The model's class weights and
     # Neutral prior shift act on the labels of core.labels by name, and the CheckList suite is

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.quality
 
 OVERALL_TARGET = cl.OVERALL_TARGET  # 0.90
 CAPABILITY_TARGET = cl.CAPABILITY_TARGET  # 0.75
-OVERALL_FLOOR = 0.87  # reached: 0.885 (131/148)
-# Reached (see reports/quality.md): negation 0.95, intensifiers 0.95, hinglish 0.95,
-# emoji_only 1.00, typos 0.91, delivery_vs_product 0.81, counterfeit 1.00, neutral_mixed 0.44
+OVERALL_FLOOR = 0.87  # reached: 0.892 (132/148) by title-text-chars-neg3-w1.5-C1-nb2-T
+# Reached by it: negation 0.91, intensifiers 0.95, hinglish 1.00, emoji_only 1.00, typos 0.91,
+# delivery_vs_product 0.75 (0.81 by the earlier winner; the second family reaches only 0.69, which
+# is why it is not in the `full` search: docs/model.md), counterfeit 1.00, neutral_mixed 0.56
 # (docs/model.md: why neutral/mixed stays low, and what was tried).
 # Every floor is >= CAPABILITY_TARGET except where the target is not reached.
 CAPABILITY_FLOORS = {
@@ -31,7 +32,7 @@ CAPABILITY_FLOORS = {
     "typos": 0.85,
     "delivery_vs_product": 0.75,
     "counterfeit": 0.90,
-    "neutral_mixed": 0.375,  # below the 75 % target: Neutral is the model's weak class
+    "neutral_mixed": 0.5,  # below the 75 % target: Neutral is the model's weak class
 }
 
 
@@ -68,7 +69,8 @@ def test_capability_pass_rate(checklist_result, capability):
 
 
 def test_test_set_f1_does_not_regress(winner, quality_split):
-    """The winner on the held-out test split (0.875 weighted / 0.658 macro when written)."""
+    """The winner on the held-out test split (0.874 weighted / 0.663 macro; the earlier winner
+    0.875 / 0.658)."""
     report = quality.evaluate_model(winner, quality_split.test, [])
     assert report.test_metrics["f1_weighted"] >= 0.865
     assert report.test_metrics["f1_macro"] >= 0.645

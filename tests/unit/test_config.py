@@ -27,7 +27,7 @@ def test_labels_follow_the_label_map(monkeypatch):
 
 def test_an_unknown_search_profile_names_the_choices(monkeypatch):
     monkeypatch.setenv("SENTIMENT_SEARCH", "fastest")
-    with pytest.raises(ValueError, match="'full', 'quick' or 'seed'"):
+    with pytest.raises(ValueError, match="'full', 'quick', 'seed' or 'families'"):
         Settings()
 
 

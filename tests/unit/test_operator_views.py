@@ -128,7 +128,7 @@ def test_the_flow_parameters_are_a_form_with_choices():
     schema = parameter_schema(train_sentiment).model_dump()
     search = schema["properties"]["search"]
     choices = [option.get("enum") for option in search.get("anyOf", [search])]
-    assert ["full", "quick", "seed"] in choices, search
+    assert ["full", "quick", "seed", "families"] in choices, search
     assert "search profile" in search.get("description", "").lower()
     assert "reviews CSV" in schema["properties"]["data_path"].get("description", "")
 
