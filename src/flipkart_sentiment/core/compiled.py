@@ -188,6 +188,8 @@ class CompiledScorer:
             raise Uncompilable("the feature blocks do not add up to the classifier's inputs")
         # Rows of feature weights, so a gather by feature id gives every class at once.
         self.coef_t = np.ascontiguousarray(coef.T)
+        # (features, classes): a linear stand-in for each class's decision, read by core.explain.
+        self.explain_coef = self.coef_t
         self.intercept = intercept
 
         self._text_blocks = [b for b in self.blocks if b.column == "text"]
