@@ -215,13 +215,15 @@ class Explainer:
         """Per review: ``{"toward": [...], "away": [...]}``, the ``top`` phrases that pushed
         it most toward its predicted label and most away from it, each
         ``{"phrase", "weight", "field"}`` (weights rounded; away weights are negative)."""
+        return self.predict_explained(titles, texts, top)[1]
+
+    def predict_explained(
+        self, titles: Sequence[str], texts: Sequence[str], top: int = DEFAULT_TOP
+    ) -> tuple[np.ndarray, list[dict]]:
+        """The scorer's probabilities and ``explain``'s reasons, from one pass over the reviews."""
         found = self.contributions(titles, texts)
         per_row: list[list[tuple[float, str, str]]] = [[] for _ in texts]
-        own = (
-            found.weights[np.arange(len(found.rows)), found.labels[found.rows]]
-            if len(found.rows)
-            else np.empty(0)
-        )
+        own = found.weights[np.arange(len(found.rows)), found.labels[found.rows]]
         for row, (field, phrase), weight in zip(
             found.rows.tolist(), found.phrases, own.tolist(), strict=True
         ):
@@ -232,7 +234,7 @@ class Explainer:
             toward = [_reason(w, f, p) for w, f, p in items[:top] if w > 0]
             away = [_reason(w, f, p) for w, f, p in reversed(items[-top:]) if w < 0]
             out.append({"toward": toward, "away": away})
-        return out
+        return self.scorer.proba_from_decision(found.decision), out
 
 
 def _reason(weight: float, field: str, phrase: str) -> dict:
