@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flipkart_sentiment.adapters.data import from_bytes
 from flipkart_sentiment.core.compiled import CompiledScorer
@@ -122,3 +124,44 @@ def test_a_negated_token_reads_as_its_negation_and_word():
         ("not_veri", "not very"),
         ("not_good", "not good"),
     ]
+
+
+PIECES = list("abcdeoprstnk ABCXYZ.,!'’?😀👍😡🏸\t\n0123456789") + [
+    "READ MORE",
+    "http://x.in/a",
+    "not ",
+    "never ",
+    "but ",
+    "www.flipkart.com",
+    "nyc ",
+    "bakwas ",
+    "good ",
+    "worst ",
+    "terrible ",
+    "is ",
+    "very ",
+]
+review_text = st.lists(st.sampled_from(PIECES), min_size=1, max_size=40).map("".join)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(review_text, min_size=1, max_size=6),
+    titles=st.lists(review_text, min_size=6, max_size=6),
+    name=st.sampled_from(NAMES),
+)
+def test_generated_text_is_explained_whole(explainers, texts, titles, name):
+    """Emoji, URLs, apostrophes, clause marks, negations: every TF-IDF entry is found again as a
+    phrase (else contributions raises), and the phrases add up to the centred decision."""
+    explainer = explainers[name]
+    titles = titles[: len(texts)]
+    found = explainer.contributions(titles, texts)
+    sums = np.zeros_like(found.decision)
+    np.add.at(sums, found.rows, found.weights)
+    intercept = explainer.scorer.intercept - explainer.scorer.intercept.mean()
+    np.testing.assert_allclose(
+        sums, found.decision - found.decision.mean(axis=1, keepdims=True) - intercept, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        explainer.predict_explained(titles, texts)[0], explainer.scorer.predict_proba(titles, texts)
+    )
