@@ -14,13 +14,20 @@ def quality_split(data_path):
 
 
 @pytest.fixture(scope="session")
-def winner(quality_split):
+def winner_pipeline(quality_split):
     """The full profile's grouped-CV winner, fit once on train (not the whole search)."""
     from flipkart_sentiment.core.profiles import WINNER
     from flipkart_sentiment.workflows import quality
 
-    pipeline = quality.fit_candidate(WINNER, quality_split.train)
-    return quality.from_pipeline(WINNER, pipeline, "CV winner fit on train")
+    return quality.fit_candidate(WINNER, quality_split.train)
+
+
+@pytest.fixture(scope="session")
+def winner(winner_pipeline):
+    from flipkart_sentiment.core.profiles import WINNER
+    from flipkart_sentiment.workflows import quality
+
+    return quality.from_pipeline(WINNER, winner_pipeline, "CV winner fit on train")
 
 
 @pytest.fixture(scope="session")

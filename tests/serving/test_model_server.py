@@ -89,7 +89,7 @@ SHAPED = {
         "index": [10, 11], "columns": ["rating", "title", "text"],
         "data": [[5, None, "Loved it, great shuttle"],
                  [1, "Worthless", "Feathers broke in one game"]]},
-        "params": {"ignored": True}},
+        "params": {"explain": False}},
 }
 
 

@@ -201,3 +201,61 @@ def test_default_workers_start_processes_only_for_enough_rows():
     assert scoring.default_workers(85_000, 4, 2) == 1
     assert scoring.default_workers(250_000, 4, 2) == 2
     assert scoring.default_workers(10_000_000, 3, 8) == 3
+
+
+def test_without_a_compiled_scorer_the_summary_says_there_are_no_phrases(tmp_path, fake_model):
+    reviews(50).to_csv(tmp_path / "r.csv", index=False)
+    summary = scoring.run_scoring(Settings(), str(tmp_path / "r.csv"), shards=2, workers=1)
+    assert summary.phrases == {} and summary.phrases_note == scoring.NO_EXPLAINER
+    assert f"Not available: {scoring.NO_EXPLAINER}." in summary.markdown()
+
+
+@pytest.fixture(scope="module")
+def explaining_model(data_path):
+    """A small real pipeline with the served model's attributes, its explainer included."""
+    from types import SimpleNamespace
+
+    from flipkart_sentiment.adapters.data import from_bytes
+    from flipkart_sentiment.core.compiled import CompiledScorer
+    from flipkart_sentiment.core.estimators import build_pipeline
+    from flipkart_sentiment.core.explain import Explainer
+    from flipkart_sentiment.core.profiles import PROFILES
+
+    frame = from_bytes(data_path.read_bytes(), str(data_path)).frame.sample(n=2000, random_state=2)
+    pipeline = build_pipeline(PROFILES["quick"][1]).fit(frame, frame["label"])
+    scorer = CompiledScorer(pipeline)
+    return SimpleNamespace(classes=[str(c) for c in pipeline.classes_], scorer=scorer,
+                           explainer=Explainer(scorer, pipeline), pipeline=pipeline)
+
+
+def test_the_summary_lists_the_phrases_driving_negative_and_neutral_per_group(
+        tmp_path, explaining_model, monkeypatch):
+    monkeypatch.setitem(scoring._MODELS, "models:/fake/7", explaining_model)
+    monkeypatch.setattr(scoring, "resolve_version", lambda settings, version: "7")
+    monkeypatch.setattr(scoring, "_download_model", lambda uri, target: "models:/fake/7")
+    texts = {"Shuttle A": ["not good at all, feathers broke", "Not worth the money", "great shuttle"],
+             "Shuttle B": ["Terrible quality, fake product", "very bad, waste of money", "excellent"]}
+    frame = pd.DataFrame([{"Product": product, "Review text": text}
+                          for product, items in texts.items() for text in items * 20])
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    one = scoring.run_scoring(Settings(), str(tmp_path / "r.csv"), shards=1, workers=1)
+    three = scoring.run_scoring(Settings(), str(tmp_path / "r.csv"), shards=3, workers=1,
+                                output_uri=str(tmp_path / "three.parquet"))
+    assert one.phrases_note == "" and set(one.phrases) <= set(scoring.PHRASE_LABELS)
+    negative = one.phrases["Negative"]
+    assert "not good" in negative and "terrible" in negative
+    assert all(w > 0 for w in negative.values())
+    # per group: each product's own complaints
+    assert "not good" in one.group_phrases["Shuttle A"]["Negative"]
+    assert "terrible" in one.group_phrases["Shuttle B"]["Negative"]
+    assert "terrible" not in one.group_phrases["Shuttle A"]["Negative"]
+    # shards add up to the same totals
+    for label, counter in one.phrases.items():
+        assert three.phrases[label].keys() == counter.keys()
+        for phrase, weight in counter.items():
+            assert three.phrases[label][phrase] == pytest.approx(weight)
+    md = one.markdown()
+    assert "## What drives Negative and Neutral" in md and "| Shuttle A |" in md and "not good (" in md
+    shard = scoring.ShardSummary(0, phrases={"Negative": Counter({"not good": 1.5})},
+                                 group_phrases={"A": {"Negative": Counter({"x": 0.5})}})
+    assert scoring.ShardSummary.from_json(shard.to_json()) == shard

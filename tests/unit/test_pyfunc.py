@@ -58,3 +58,15 @@ def test_a_model_that_cannot_predict_never_finishes_loading(saved_model, tmp_pat
     joblib.dump(pipeline, broken / "artifacts" / "p.joblib")
     with pytest.raises(Exception, match="warm-up predictions are malformed"):
         mlflow.pyfunc.load_model(str(broken))
+
+
+def test_explanations_in_process_and_no_new_key_without_them(saved_model):
+    model = mlflow.pyfunc.load_model(str(saved_model))
+    plain = model.predict(["not good at all", "excellent product"])
+    assert all(set(p) == {"label", "probability", "probabilities"} for p in plain)
+    python_model = model.unwrap_python_model()
+    explained = python_model.predict(None, ["not good at all", "excellent product"],
+                                     params={"explain": True, "explain_top": 2})
+    assert [{k: p[k] for k in plain[0]} for p in explained] == plain
+    assert "not good" in [r["phrase"] for r in explained[0]["explanation"]["toward"]]
+    assert all(len(p["explanation"]["toward"]) <= 2 for p in explained)

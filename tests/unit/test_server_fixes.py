@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -130,9 +131,21 @@ def test_every_request_shape_reaches_the_model_as_the_same_list():
     for body in ({"inputs": records}, {"instances": records}, {"dataframe_records": records},
                  {"dataframe_split": {"columns": ["text", "title"],
                                       "data": [["good", None], ["broke", "Awful"]]}}):
-        parsed = server_fixes.parse_json_body(json.dumps({**body, "params": {"k": 1}}).encode())
+        params = {"explain": True, "explain_top": 2}
+        parsed = server_fixes.parse_json_body(json.dumps({**body, "params": params}).encode())
         assert [r["text"] for r in parsed.data] == ["good", "broke"]
-        assert parsed.params == {"k": 1} and parsed.is_unified_llm_input is False
+        assert parsed.params == params and parsed.is_unified_llm_input is False
+
+
+def test_params_are_checked_before_mlflow_drops_unknown_ones():
+    from mlflow.exceptions import MlflowException
+
+    for params, reason in (({"k": 1}, "unknown parameter(s) ['k']"),
+                           ({"explain": "true"}, '"explain" must be true or false, got str'),
+                           ({"explain_top": 50}, "from 1 to 20, got 50")):
+        body = json.dumps({"inputs": ["good"], "params": params}).encode()
+        with pytest.raises(MlflowException, match=re.escape(reason)):
+            server_fixes.parse_json_body(body)
 
 
 def test_a_wrong_shape_is_a_400_with_the_accepted_keys():

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import mlflow
 
 from ..core import calibration
-from ..serving import packaging
+from ..serving import packaging, reviews
 from .plots import confusion_matrix_figure, reliability_figure
 
 # The experiment's kind, which MLflow 3 would otherwise infer: a machine-learning experiment, not
@@ -92,6 +92,8 @@ def log_pipeline_model(pipeline, name: str = "model"):
             python_model=str(packaging.MODEL_CODE),
             artifacts={"pipeline": str(path)},
             code_paths=[str(code)],
-            input_example=INPUT_EXAMPLE,
+            # (data, params): MLflow infers the signature's params schema from the example's
+            # params; the scoring server passes a model only the params its signature declares.
+            input_example=(INPUT_EXAMPLE, dict(reviews.PARAMS)),
             pip_requirements=packaging.pip_requirements(),
         )

@@ -299,6 +299,7 @@ class CompiledScorer:
         # part (the LR's classes, then the SVC's one-vs-rest decisions) at once.
         self.coef_t = np.ascontiguousarray(coef.T)
         self.intercept = intercept
+        # (features, classes): a linear stand-in for each class's decision, read by core.explain.
         # Tempered log-probabilities are the log-probabilities / T: so are their slopes.
         self.explain_coef = _explain_coef(self.parts, len(self.classes)) / self.temperature
 

@@ -23,7 +23,14 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
-from .reviews import MAX_REVIEWS, InvalidReviews, Reviews, format_predictions, parse_reviews
+from .reviews import (
+    MAX_REVIEWS,
+    InvalidReviews,
+    Reviews,
+    format_predictions,
+    parse_reviews,
+    request_params,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -80,6 +87,7 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
 
         from ..config import ServingSettings
         from ..core.compiled import CompiledScorer, Uncompilable
+        from ..core.explain import Explainer
         from . import server_fixes
 
         started = time.perf_counter()
@@ -113,10 +121,12 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
                 "corrupt, or was written by an incompatible release") from exc
         self.classes = [str(c) for c in self.pipeline.classes_]
         self.scorer = None
+        self.explainer = None
         path = "sklearn pipeline (SENTIMENT_SERVE_COMPILED=false)"
         if settings.compiled:
             try:
                 self.scorer = CompiledScorer(self.pipeline)
+                self.explainer = Explainer(self.scorer, self.pipeline)
                 path = f"compiled ({len(self.scorer.coef_t):,} features)"
             except Uncompilable as exc:
                 # Training refuses such a pipeline; only a model from elsewhere gets here.
@@ -151,10 +161,18 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: list[Any], params=None) -> list[dict[str, Any]]:
         try:
             reviews = parse_reviews(model_input, self.max_reviews)
+            explain, top = request_params(params) if params else (False, 0)
         except InvalidReviews as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        if explain and self.explainer is None:
+            raise MlflowException("explanations need the compiled predict path; this server answers "
+                                  "with the sklearn pipeline (SENTIMENT_SERVE_COMPILED=false, or a "
+                                  "model that cannot be compiled)", error_code=INVALID_PARAMETER_VALUE)
         try:
-            proba = np.vstack([self._predict_proba(batch) for batch in reviews.batches(BATCH)])
+            if explain:
+                proba, reasons = self._predict_explained(reviews, top)
+            else:
+                proba = np.vstack([self._predict_proba(batch) for batch in reviews.batches(BATCH)])
         except Exception:
             # A bug, not bad input: full trace in the server log, none in the response.
             _log.exception("prediction failed for %d review(s)", len(reviews.texts))
@@ -165,4 +183,15 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
             self.metrics.scored(self.registered.version, (p["label"] for p in predictions))
         if self.prediction_log is not None:
             self.prediction_log.add(reviews.titles, reviews.texts, predictions)
+        if explain:
+            for prediction, explanation in zip(predictions, reasons, strict=True):
+                prediction["explanation"] = explanation
         return predictions
+
+    def _predict_explained(self, reviews: Reviews, top: int) -> tuple[np.ndarray, list[dict]]:
+        probas, reasons = [], []
+        for batch in reviews.batches(BATCH):
+            proba, explained = self.explainer.predict_explained(batch.titles, batch.texts, top)
+            probas.append(proba)
+            reasons += explained
+        return np.vstack(probas), reasons

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..core.explain import DEFAULT_TOP, MAX_TOP
+
 MAX_TEXT_CHARS = 20_000
 # An HTTP request is scored in one go; a bound keeps one client from holding a worker for long.
 # In-process callers (the gate, the CLI, batch scoring) have no bound: they score in batches.
@@ -28,6 +30,11 @@ FORMATS_HINT = ('send a JSON object with exactly one of "inputs", "dataframe_rec
 MISSING = object()
 # A letter or digit of any script (\w without the underscore).
 _ALNUM = re.compile(r"[^\W_]")
+
+
+# The request parameters (MLflow's "params") and their defaults; the logged model's signature
+# declares them (adapters/tracking.py), else MLflow's scoring server would drop them.
+PARAMS = {"explain": False, "explain_top": DEFAULT_TOP}
 
 
 class InvalidReviews(ValueError):
@@ -235,3 +242,27 @@ def format_predictions(proba: np.ndarray, classes: Sequence[str]) -> list[dict]:
         {"label": classes[k], "probability": row[k], "probabilities": dict(zip(classes, row, strict=True))}
         for row, k in zip(rounded, best, strict=True)
     ]
+
+
+def request_params(params: object) -> tuple[bool, int]:
+    """(explain, explain_top) from a request's ``params``: missing or null means the defaults;
+    an unknown key or a wrong type is an InvalidReviews naming it (MLflow would drop an unknown
+    key with a warning in the server log, which a client never sees)."""
+    if params is None:
+        return False, DEFAULT_TOP
+    if not isinstance(params, dict):
+        raise InvalidReviews(f'"params" must be an object, got {_describe(params)}')
+    unknown = [k for k in params if k not in PARAMS]
+    if unknown:
+        raise InvalidReviews(f'unknown parameter(s) {_names(unknown)} in "params"; the model takes '
+                             '"explain" (true/false) and "explain_top" (1-20)')
+    explain = params.get("explain", False)
+    if not isinstance(explain, (bool, np.bool_)):
+        raise InvalidReviews(f'"params": "explain" must be true or false, got {_describe(explain)}')
+    top = params.get("explain_top", DEFAULT_TOP)
+    integer = isinstance(top, (int, np.integer)) and not isinstance(top, (bool, np.bool_))
+    if not integer or not 1 <= top <= MAX_TOP:
+        shown = _short(top) if integer else _describe(top)
+        raise InvalidReviews(f'"params": "explain_top" must be an integer from 1 to {MAX_TOP}, '
+                             f"got {shown}")
+    return bool(explain), int(top)

@@ -48,7 +48,7 @@ from mlflow.pyfunc import scoring_server
 from mlflow.pyfunc.scoring_server import InvocationsResponse, MlflowInvalidInputException
 from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
 
-from .reviews import InvalidReviews, request_reviews
+from .reviews import InvalidReviews, request_params, request_reviews
 
 
 def in_scoring_server() -> bool:
@@ -244,6 +244,8 @@ def parse_json_body(data, metadata=None, input_schema=None):
     body = decode_json(data)
     try:
         reviews = request_reviews(body)
+        # Checked here: MLflow drops a parameter the signature does not declare, silently.
+        request_params(body.get("params"))
     except InvalidReviews as exc:  # the same error code as the model's checks of each review
         raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
     return scoring_server.ParsedJsonInput(reviews, body.get("params"), False)

@@ -3,6 +3,9 @@ probabilities: the cases live in ``checklist.yaml``, one list per capability.
 
 MFT: the expected label. INV: a perturbation (intensifier, typo) keeps the label. DIR: negating a
 positive review lowers P(Positive) and it is no longer predicted Positive.
+
+Explanation check (``run_explanation_check``): on negation cases, the negated phrase ("not
+good") is among the reasons core.explain gives toward the prediction.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..core.explain import Explainer
 from ..core.labels import LABELS, POSITIVE
 
 CHECKLIST_PATH = Path(__file__).with_name("checklist.yaml")
 # The targets for the suite (tests/quality asserts the levels reached).
 OVERALL_TARGET = 0.90
 CAPABILITY_TARGET = 0.75
+# Reasons an explanation case looks at (the default of a served explanation).
+EXPLANATION_TOP = 5
 
 
 class ProbabilisticModel(Protocol):
@@ -138,3 +144,45 @@ def run_checklist(model: ProbabilisticModel, capabilities: Sequence[Capability])
                 results.append(CaseResult(case, ok, f"P(Positive) {p0[pos]:.2f} → {p1[pos]:.2f}, {got1}"))
         result.capabilities.append(CapabilityResult(cap, results))
     return result
+
+
+@dataclass(frozen=True)
+class ExplanationCase:
+    text: str
+    reason: str  # the negated phrase expected among the reasons toward the prediction
+
+
+@dataclass
+class ExplanationResult:
+    results: list[CaseResult]
+
+    @property
+    def n(self) -> int:
+        return len(self.results)
+
+    @property
+    def pass_rate(self) -> float:
+        return sum(r.passed for r in self.results) / self.n if self.n else 1.0
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.passed]
+
+
+def load_explanation_cases(path: str | Path = CHECKLIST_PATH) -> list[ExplanationCase]:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return [ExplanationCase(str(c["text"]), str(c["reason"])) for c in raw.get("explanations") or []]
+
+
+def run_explanation_check(explainer: Explainer, cases: Sequence[ExplanationCase],
+                          top: int = EXPLANATION_TOP) -> ExplanationResult:
+    """A case passes if its ``reason`` is one of the ``top`` phrases toward the prediction, or
+    the start of one ("not good" in "not good quality")."""
+    proba, explained = explainer.predict_explained([""] * len(cases), [c.text for c in cases], top)
+    results = []
+    for case, p, reasons in zip(cases, proba, explained, strict=True):
+        phrases = [r["phrase"] for r in reasons["toward"]]
+        ok = any(ph == case.reason or ph.startswith(case.reason + " ") for ph in phrases)
+        got = f"{explainer.classes[p.argmax()]}, toward: {phrases}"
+        results.append(CaseResult(Case("explanation", case.text), ok, got))
+    return ExplanationResult(results)

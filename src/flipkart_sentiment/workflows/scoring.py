@@ -15,7 +15,8 @@ The job (`run_scoring`):
    file, parts and summaries under SENTIMENT_SCORING_WORK_URI on S3; `_run_shard_deployments`);
 4. merge the parts in order into ``<stem>.scored.<parquet|csv>`` next to the input (temporary
    name, renamed at the end: a failure leaves no partial output) and the shard summaries into
-   one `ScoringSummary` (label mix, per group, the most negative reviews).
+   one `ScoringSummary` (label mix, per group, the most negative reviews, and the phrases that
+   drive Negative and Neutral overall and per group: `_add_phrases`).
 
 Output columns: every input column, in order, then ``predicted_label``, ``prob_<class>`` per
 class, ``model_version`` and ``has_content``. A review with an empty text is still scored (from
@@ -38,15 +39,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from ..adapters import batch_files
 from ..adapters.data import _find_column
 from ..config import Settings
+from ..core.text import NEGATIONS
 from ..serving.reviews import has_content
 
 _log = logging.getLogger(__name__)
@@ -62,6 +66,20 @@ CONTENT_COLUMN = "has_content"
 GROUP_COLUMNS = ("Product", "Product Name", "product_name", "Product Title", "product_title",
                  "product", "Item", "Review Title", "Review_Title", "review_title", "Title", "title")
 NEGATIVE = "Negative"
+# Labels whose driving phrases the summary lists: what customers complain about.
+PHRASE_LABELS = ("Negative", "Neutral")
+# Phrases kept per label overall and per (group, label): above 2x, the smaller half is dropped
+# (an approximation of the top, as for groups: bounded memory for any file).
+MAX_PHRASES = 1_000
+MAX_GROUP_PHRASES = 50
+# Groups whose phrases a shard keeps (the largest so far); the summary shows TOP_GROUPS.
+MAX_PHRASE_GROUPS = 1_000
+TOP_PHRASES = 10
+TOP_GROUP_PHRASES = 3
+NO_EXPLAINER = "the model was loaded without a compiled scorer, so no phrases were computed"
+# Words that say nothing about a pain point on their own ("not", "but", "of"): a phrase made
+# only of them is left out of the summary (a review's own explanation keeps them).
+_FILLER = ENGLISH_STOP_WORDS | NEGATIONS
 TOP_NEGATIVE = 10
 TOP_GROUPS = 15
 # Rows scored per call of the model: bounds memory inside a row group.
@@ -107,6 +125,10 @@ class ShardSummary:
     # (negative probability, row number, title, text), the highest first
     most_negative: list[tuple[float, int, str, str]] = field(default_factory=list)
     no_content: int = 0  # rows whose CONTENT_COLUMN is False
+    # label -> phrase -> summed contribution toward that label, over the reviews predicted it
+    phrases: dict[str, Counter] = field(default_factory=dict)
+    group_phrases: dict[str, dict[str, Counter]] = field(default_factory=dict)  # group -> label -> ...
+    phrases_note: str = ""  # why there are no phrases, if there are none
 
     def to_json(self) -> str:
         """The summary as JSON (a shard flow run writes it next to its part: a flow run's
@@ -115,7 +137,9 @@ class ShardSummary:
                            "labels": dict(self.labels),
                            "groups": {g: dict(c) for g, c in self.groups.items()},
                            "most_negative": [list(c) for c in self.most_negative],
-                           "no_content": self.no_content},
+                           "no_content": self.no_content,
+                           "phrases": self.phrases, "group_phrases": self.group_phrases,
+                           "phrases_note": self.phrases_note},
                           ensure_ascii=False)
 
     @classmethod
@@ -127,7 +151,11 @@ class ShardSummary:
                     for g, c in raw["groups"].items()},
                    [(float(p), int(row), str(title), str(text))
                     for p, row, title, text in raw["most_negative"]],
-                   int(raw["no_content"]))
+                   int(raw["no_content"]),
+                   {str(k): Counter(v) for k, v in (raw.get("phrases") or {}).items()},
+                   {str(g): {str(k): Counter(v) for k, v in labels.items()}
+                    for g, labels in (raw.get("group_phrases") or {}).items()},
+                   str(raw.get("phrases_note") or ""))
 
 
 def summary_path(part_path: str) -> str:
@@ -202,8 +230,54 @@ def score_table(model, classes: list[str], table: pa.Table, spec: ShardSpec) -> 
     return out, proba
 
 
+def _prune(counter: Counter, keep: int) -> Counter:
+    return Counter(dict(counter.most_common(keep))) if len(counter) > 2 * keep else counter
+
+
+@lru_cache(maxsize=100_000)
+def _filler(phrase: str) -> bool:
+    return all(word in _FILLER for word in phrase.split())
+
+
+def _add_phrases(summary: ShardSummary, model, table: pa.Table, labels: list[str],
+                 spec: ShardSpec) -> None:
+    """Add the phrases that pushed each Negative or Neutral review toward its label (core.explain,
+    positive contributions only) to the shard's totals, overall and per group."""
+    explainer = getattr(model, "explainer", None)
+    if explainer is None:
+        summary.phrases_note = NO_EXPLAINER
+        return
+    rows = [i for i, label in enumerate(labels) if label in PHRASE_LABELS]
+    if not rows:
+        return
+    titles, texts = _strings(table, spec.title_column), _strings(table, spec.text_column)
+    groups = (_strings(table, spec.group_column) if spec.group_column is not None else None)
+    for start in range(0, len(rows), SCORE_BATCH):
+        chunk = rows[start:start + SCORE_BATCH]
+        found = explainer.contributions([titles[i] for i in chunk], [texts[i] for i in chunk])
+        own = found.weights[np.arange(len(found.rows)), found.labels[found.rows]]
+        for r, (where, phrase), weight in zip(found.rows.tolist(), found.phrases, own.tolist(),
+                                              strict=True):
+            if weight <= 0 or _filler(phrase):
+                continue
+            i = chunk[r]
+            key = phrase if where == "text" else f"{phrase} (title)"
+            summary.phrases.setdefault(labels[i], Counter())[key] += weight
+            if groups is not None:
+                group = groups[i].strip() or "(none)"
+                summary.group_phrases.setdefault(group, {}).setdefault(labels[i], Counter())[key] += weight
+    for label, counter in summary.phrases.items():
+        summary.phrases[label] = _prune(counter, MAX_PHRASES)
+    if len(summary.group_phrases) > MAX_PHRASE_GROUPS:
+        largest = sorted(summary.group_phrases, key=lambda g: -sum(summary.groups.get(g, {}).values()))
+        summary.group_phrases = {g: summary.group_phrases[g] for g in largest[:MAX_PHRASE_GROUPS]}
+    for per_label in summary.group_phrases.values():
+        for label, counter in per_label.items():
+            per_label[label] = _prune(counter, MAX_GROUP_PHRASES)
+
+
 def _summarise(summary: ShardSummary, table: pa.Table, proba: np.ndarray, classes: list[str],
-               spec: ShardSpec, first_row: int) -> None:
+               spec: ShardSpec, first_row: int, model=None) -> None:
     labels = table.column(LABEL_COLUMN).to_pylist()
     summary.labels.update(labels)
     summary.no_content += table.num_rows - pc.sum(table.column(CONTENT_COLUMN)).as_py()
@@ -213,6 +287,7 @@ def _summarise(summary: ShardSummary, table: pa.Table, proba: np.ndarray, classe
         if len(summary.groups) > MAX_GROUPS:  # keep the largest half; the summary shows the top
             keep = sorted(summary.groups.items(), key=lambda kv: -sum(kv[1].values()))[:MAX_GROUPS // 2]
             summary.groups = dict(keep)
+    _add_phrases(summary, model, table, labels, spec)
     if NEGATIVE in classes:
         neg = proba[:, classes.index(NEGATIVE)]
         top = np.argsort(-neg, kind="stable")[:TOP_NEGATIVE]
@@ -235,7 +310,7 @@ def score_shard(spec: ShardSpec) -> ShardSummary:
         nonlocal position
         for table in batch_files.read_rows(spec.input_path, spec.start, spec.stop):
             out, proba = score_table(model, classes, table, spec)
-            _summarise(summary, out, proba, classes, spec, position)
+            _summarise(summary, out, proba, classes, spec, position, model)
             position += table.num_rows
             yield out
 
@@ -264,6 +339,9 @@ class ScoringSummary:
     most_negative: list[tuple[float, int, str, str]]
     shard_seconds: list[float]
     no_content: int = 0
+    phrases: dict[str, Counter] = field(default_factory=dict)
+    group_phrases: dict[str, dict[str, Counter]] = field(default_factory=dict)
+    phrases_note: str = ""
 
     @property
     def reviews_per_second(self) -> float:
@@ -304,12 +382,54 @@ class ScoringSummary:
                 total = sum(counts.values())
                 lines.append(f"| {_cell(group, 60)} | {total:,} | "
                              + " | ".join(f"{counts.get(c, 0) / total:.0%}" for c in classes) + " |")
+        lines += self._phrase_lines()
         if self.most_negative:
             lines += ["", f"## The {len(self.most_negative)} most negative reviews", "",
                       "| row (from 0) | P(Negative) | title | text |", "| --- | --- | --- | --- |"]
             lines += [f"| {row} | {p:.3f} | {_cell(title, 40)} | {_cell(text, 120)} |"
                       for p, row, title, text in self.most_negative]
         return "\n".join(lines) + "\n"
+
+    def _phrase_lines(self) -> list[str]:
+        lines = ["", "## What drives Negative and Neutral", ""]
+        if self.phrases_note:
+            return lines + [f"Not available: {self.phrases_note}."]
+        lines += ["The words and phrases that pushed reviews toward the label, summed over the "
+                  "reviews predicted it (core.explain; the review's own words, `(title)` for the "
+                  "title's).", "", "| label | phrases (summed weight) |", "| --- | --- |"]
+        lines += [f"| {label} | {_phrase_cell(self.phrases.get(label), TOP_PHRASES)} |"
+                  for label in PHRASE_LABELS]
+        if self.group_column and self.group_phrases:
+            top = sorted(self.groups.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))[:TOP_GROUPS]
+            lines += ["", f"By {self.group_column} (the {len(top)} largest groups):", "",
+                      f"| {self.group_column} | " + " | ".join(PHRASE_LABELS) + " |",
+                      "| --- | " + " | ".join("---" for _ in PHRASE_LABELS) + " |"]
+            for group, _ in top:
+                per_label = self.group_phrases.get(group, {})
+                lines.append(f"| {_cell(group, 60)} | " + " | ".join(
+                    _phrase_cell(per_label.get(label), TOP_GROUP_PHRASES) for label in PHRASE_LABELS)
+                    + " |")
+        return lines
+
+
+def _phrase_cell(counter: Counter | None, top: int) -> str:
+    if not counter:
+        return "-"
+    return ", ".join(f"{_cell(phrase, 40)} ({weight:.1f})" for phrase, weight in counter.most_common(top))
+
+
+def merge_phrases(parts: list[ShardSummary]) -> tuple[dict[str, Counter], dict[str, dict[str, Counter]], str]:
+    """The shards' phrase totals added up, and the note of a shard that had none."""
+    phrases: dict[str, Counter] = {}
+    group_phrases: dict[str, dict[str, Counter]] = {}
+    for part in sorted(parts, key=lambda p: p.index):
+        for label, counter in part.phrases.items():
+            phrases.setdefault(label, Counter()).update(counter)
+        for group, per_label in part.group_phrases.items():
+            for label, counter in per_label.items():
+                group_phrases.setdefault(group, {}).setdefault(label, Counter()).update(counter)
+    note = next((p.phrases_note for p in parts if p.phrases_note), "")
+    return phrases, group_phrases, note
 
 
 def _cell(value: str, width: int) -> str:
@@ -447,7 +567,7 @@ def run_scoring(settings: Settings, input_uri: str, version: str | None = None,
     summary = ScoringSummary(input_uri, out_uri, settings.model_name, exact, rows, len(specs),
                              time.perf_counter() - started, labels, group, groups, negatives,
                              [r.seconds for r in sorted(results, key=lambda r: r.index)],
-                             no_content)
+                             no_content, *merge_phrases(results))
     if no_content:
         _log.warning("%d row(s) had no letter, digit or emoji in title or text: scored with the "
                      "model's prior, flagged %s=false", no_content, CONTENT_COLUMN)
