@@ -49,6 +49,10 @@ CONNECTIONS = [1, 8, 32]
 BATCH = 100
 LUA = Path(__file__).with_name("wrk_post.lua")
 MODEL = "flipkart-sentiment"
+# The production candidate before the second family and temperature scaling (issue 17): the
+# serving target is p99 at 8 connections within 10 % of it.
+PREVIOUS_WINNER = "title-text-chars-neg3-w1.5-C2-nb1.5"
+PREVIOUS_MODEL = "flipkart-sentiment-previous"
 BASELINE_MODEL = "flipkart-sentiment-bare-sklearn"
 
 # What `pip install mlflow` serves with: uvicorn without uvloop/httptools (they are optional).
@@ -88,22 +92,38 @@ def recording_configs(prediction_log: Path) -> list[tuple[str, dict]]:
 
 
 def recording_cost(tracking: str, single: Path, batch: Path, probe: str, log_dir: Path) -> dict:
-    """Each recording config against "neither": the median over rounds of the per-round ratio
-    (req/s, p99), the two runs of a ratio taken one right after the other."""
+    """Each recording config against "neither" (the production model, 2 workers)."""
+    configs = [(name, f"models:/{MODEL}@production", env) for name, env in recording_configs(log_dir)]
+    levels = [(1, c) for c in CONNECTIONS] + [(BATCH, c) for c in (1, 8)]
+    cost = paired_cost(tracking, configs, levels, single, batch, probe, "cost of recording")
+    return cost | {"prediction_log": prediction_log_summary(log_dir)}
+
+
+def model_cost(tracking: str, single: Path, batch: Path, probe: str) -> dict:
+    """The production model against the one it replaced (PREVIOUS_WINNER), both served the
+    production way (2 workers, metrics on) and asked without explanations."""
+    configs = [(f"previous: {PREVIOUS_WINNER}", f"models:/{PREVIOUS_MODEL}@production", {}),
+               (f"now: {production_candidate()}", f"models:/{MODEL}@production", {})]
+    return paired_cost(tracking, configs, [(1, 8), (BATCH, 8)], single, batch, probe,
+                       "cost of the new model")
+
+
+def paired_cost(tracking: str, configs: list[tuple[str, str, dict]], levels: list[tuple[int, int]],
+                single: Path, batch: Path, probe: str, what: str) -> dict:
+    """Each (name, model URI, env) server against the first: the median over rounds of the
+    per-round ratio (req/s, p99), the two runs of a ratio taken one right after the other."""
     from contextlib import ExitStack
 
     import httpx
     from sentiment_testkit.servers import served_model
 
-    configs = recording_configs(log_dir)
-    levels = [(1, c) for c in CONNECTIONS] + [(BATCH, c) for c in (1, 8)]
-    runs: dict[str, dict] = {name: {lv: [] for lv in levels} for name, _ in configs}
+    runs: dict[str, dict] = {name: {lv: [] for lv in levels} for name, _, _ in configs}
+    reference = configs[0][0]
     with ExitStack() as stack:
         urls = {}
-        for name, env in configs:
+        for name, model_uri, env in configs:
             log = OUT / ("serve-cost-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") + ".log")
-            url, proc = stack.enter_context(served_model(f"models:/{MODEL}@production", tracking,
-                                                         log, 2, **env))
+            url, proc = stack.enter_context(served_model(model_uri, tracking, log, 2, **env))
             wait_quiet(proc.pid)
             assert httpx.post(f"{url}/invocations", content=probe, timeout=30,
                               headers={"Content-Type": "application/json"}).status_code == 200
@@ -112,29 +132,27 @@ def recording_cost(tracking: str, single: Path, batch: Path, probe: str, log_dir
         for n in range(COST_ROUNDS):
             for reviews, c in levels:
                 body = single if reviews == 1 else batch
-                names = [name for name, _ in configs]
+                names = [name for name, _, _ in configs]
                 for name in names[n % len(names):] + names[:n % len(names)]:  # rotate who is first
                     runs[name][(reviews, c)].append(wrk(f"{urls[name]}/invocations", body, c,
                                                         DURATION))
-            print(f"  cost of recording: round {n + 1}/{COST_ROUNDS} done, load {load_avg()}",
-                  flush=True)
+            print(f"  {what}: round {n + 1}/{COST_ROUNDS} done, load {load_avg()}", flush=True)
     rows = []
-    for name, _ in configs[1:]:
+    for name, _, _ in configs[1:]:
         for reviews, c in levels:
-            pairs = list(zip(runs[name][(reviews, c)], runs["neither"][(reviews, c)], strict=True))
+            pairs = list(zip(runs[name][(reviews, c)], runs[reference][(reviews, c)], strict=True))
             rps = sorted(x["rps"] / o["rps"] for x, o in pairs)
             p99 = sorted(x["p99_ms"] / o["p99_ms"] for x, o in pairs)
             med = lambda v: v[len(v) // 2]  # noqa: E731
             rows.append({"config": name, "reviews": reviews, "connections": c,
-                         "rps_neither": med(sorted(o["rps"] for _, o in pairs)),
+                         "rps_reference": med(sorted(o["rps"] for _, o in pairs)),
                          "rps_with": med(sorted(x["rps"] for x, _ in pairs)),
                          "rps_ratio": med(rps), "rps_ratios": rps,
-                         "p99_neither": med(sorted(o["p99_ms"] for _, o in pairs)),
+                         "p99_reference": med(sorted(o["p99_ms"] for _, o in pairs)),
                          "p99_with": med(sorted(x["p99_ms"] for x, _ in pairs)),
                          "p99_ratio": med(p99), "p99_ratios": p99,
                          "errors": sum(x["errors"] for x, _ in pairs)})
-    return {"rounds": COST_ROUNDS, "duration_s": DURATION, "rows": rows,
-            "prediction_log": prediction_log_summary(log_dir)}
+    return {"rounds": COST_ROUNDS, "duration_s": DURATION, "reference": reference, "rows": rows}
 
 
 def distinct_reviews(frame, n: int) -> list[dict]:
@@ -368,6 +386,11 @@ def main() -> dict:
                     input_example=pd.DataFrame(reviews[:2]))
             v = mlflow.register_model(sk_info.model_uri, BASELINE_MODEL)
             client.set_registered_model_alias(BASELINE_MODEL, "production", v.version)
+            previous = build_pipeline(params_named(PREVIOUS_WINNER), settings.seed).fit(
+                splits.train, splits.train["label"])
+            with mlflow.start_run(run_name="previous-production-pyfunc"):
+                v = mlflow.register_model(log_pipeline_model(previous).model_uri, PREVIOUS_MODEL)
+            client.set_registered_model_alias(PREVIOUS_MODEL, "production", v.version)
 
             single = write_bodies(tmp / "single.jsonl", [{"inputs": [r]} for r in reviews])
             batch = write_bodies(tmp / "batch.jsonl", [{"inputs": reviews[i:i + BATCH]}
@@ -390,11 +413,14 @@ def main() -> dict:
             print("  cost of metrics and the prediction log (3 servers, interleaved)...",
                   flush=True)
             cost = recording_cost(tracking, single, batch, probe, tmp / "prediction-log")
+            print("  cost of the new model against the previous one (2 servers, interleaved)...",
+                  flush=True)
+            new_model = model_cost(tracking, single, batch, probe)
             print("  in-process predict (the limit)...", flush=True)
             limit = in_process(tracking, reviews, splits.test)
     result = {"machine": info, "production_candidate": params.name, "duration_s": DURATION,
               "repeats": REPEATS,
-              "servers": servers, "recording_cost": cost, "in_process": limit,
+              "servers": servers, "recording_cost": cost, "model_cost": new_model, "in_process": limit,
               "load_after": load_avg()}
     save("serving", result)
     print(render(result))
@@ -407,12 +433,27 @@ def prediction_log_summary(log_dir: Path) -> dict:
             "bytes": sum(f.stat().st_size for f in files)}
 
 
-def _cost_table(cost: dict, in_process: dict | None = None) -> list[str]:
-    rows = [[r["config"], r["reviews"], r["connections"], f"{r['rps_neither']:.0f}",
+def _paired_rows(cost: dict) -> list[list]:
+    return [[r["config"], r["reviews"], r["connections"], f"{r['rps_reference']:.0f}",
              f"{r['rps_with']:.0f}", f"{r['rps_ratio']:.3f}",
-             " / ".join(f"{v:.2f}" for v in r["rps_ratios"]), f"{r['p99_neither']:.1f}",
+             " / ".join(f"{v:.2f}" for v in r["rps_ratios"]), f"{r['p99_reference']:.1f}",
              f"{r['p99_with']:.1f}", f"{r['p99_ratio']:.3f}",
              " / ".join(f"{v:.2f}" for v in r["p99_ratios"]), r["errors"]] for r in cost["rows"]]
+
+
+def _model_cost_table(cost: dict) -> list[str]:
+    return ["### Cost of the new model", "",
+            f"The production model against the one it replaced ({cost['reference']}), both served "
+            "the production way (2 workers) and asked without explanations; side by side, taking "
+            f"turns, {cost['rounds']} rounds of {cost['duration_s']} s per level. Target: p99 "
+            "ratio <= 1.10 at 8 connections.", "",
+            table(["model", "reviews per request", "conns", "req/s before", "req/s now",
+                   "throughput ratio", "ratios", "p99 ms before", "p99 ms now", "p99 ratio",
+                   "ratios", "errors"], _paired_rows(cost)), ""]
+
+
+def _cost_table(cost: dict, in_process: dict | None = None) -> list[str]:
+    rows = _paired_rows(cost)
     out = ["### Cost of metrics and the prediction log", "",
            "The production configuration (2 workers) with neither metrics nor prediction log "
            "(SENTIMENT_SERVE_METRICS=false), with metrics (the default: GET /metrics, counters, "
@@ -493,6 +534,8 @@ def render(r: dict) -> str:
     prod = next(s for s in r["servers"] if s["kind"] == "production")
     if r.get("recording_cost"):
         out += _cost_table(r["recording_cost"], r.get("in_process"))
+    if r.get("model_cost"):
+        out += _model_cost_table(r["model_cost"])
     served = {x["connections"]: x for x in prod["single"]}[8]["rps"]
     served_batch = max(x["reviews_per_s"] for x in prod["batch"])
     rows = [[k, v["batch"], v["reviews_per_s"], f"{v['p50_ms']:.3f}", f"{v['p99_ms']:.3f}",

@@ -31,7 +31,8 @@ def logged_model(data_path, tmp_path_factory):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
     try:
-        with mlflow.start_run():
+        # An explicit experiment: an earlier test's active one does not exist in this store.
+        with mlflow.start_run(experiment_id=mlflow.create_experiment("explanations")):
             info = log_pipeline_model(pipeline)
         path = mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=str(tmp / "model"))
     finally:
