@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from flipkart_sentiment.adapters.data import from_bytes
 from flipkart_sentiment.core.compiled import CompiledScorer
 from flipkart_sentiment.core.estimators import build_pipeline
-from flipkart_sentiment.core.explain import Explainer, readable_tokens
+from flipkart_sentiment.core.explain import Explainer
 from flipkart_sentiment.core.labels import DEFAULT_LABEL_MAP
 from flipkart_sentiment.core.profiles import PROFILES, WINNER
-from flipkart_sentiment.core.text import clean, clean_clauses, tokenize, tokenize_negated
+from flipkart_sentiment.core.text import clean, clean_clauses, readable_tokens, tokenize, tokenize_negated
 
 CANDIDATES = {p.name: p for p in PROFILES["full"] + PROFILES["families"]}
 # Every kind of block and classifier the search builds (as in test_compiled.py): the LR alone

@@ -25,51 +25,11 @@ from functools import partial
 import numpy as np
 
 from .compiled import CompiledScorer, Uncompilable
-from .text import (
-    _SCOPE_BREAKS,
-    CLAUSE_MARKS,
-    NEGATION_PREFIX,
-    NEGATIONS,
-    STOP_WORDS,
-    clean_clauses,
-    stem,
-    strip_clause_marks,
-    tokenize,
-    tokenize_negated,
-)
+from .text import clean_clauses, readable_tokens, strip_clause_marks, tokenize, tokenize_negated
 
 DEFAULT_TOP = 5
 MAX_TOP = 20
 WEIGHT_DIGITS = 4
-
-
-def readable_tokens(cleaned: str, scope: int) -> list[tuple[str, str]]:
-    """(token, readable) for each token ``tokenize`` (scope 0) or ``tokenize_negated(scope)``
-    gives for ``cleaned`` (clean_clauses output), in the same order: the readable form is the
-    cleaned word, and for a token in a negation's scope the negation word and the word."""
-    out: list[tuple[str, str]] = []
-    if scope <= 0:
-        return [(stem(w), w) for w in cleaned.split() if w not in STOP_WORDS and w[0] not in CLAUSE_MARKS]
-    left = 0
-    negation = ""
-    for word in cleaned.split():
-        if word[0] in CLAUSE_MARKS:
-            left = 0
-            continue
-        if word in NEGATIONS:
-            out.append((stem(word), word))
-            left, negation = scope, word
-            continue
-        if word in _SCOPE_BREAKS:
-            left = 0
-        if word in STOP_WORDS:
-            continue
-        if left > 0:
-            out.append((NEGATION_PREFIX + stem(word), f"{negation} {word}"))
-            left -= 1
-        else:
-            out.append((stem(word), word))
-    return out
 
 
 def _scope_of(tokenizer: object) -> int:

@@ -228,6 +228,36 @@ def tokenize_negated(cleaned: str, scope: int = 3) -> list[str]:
     return out
 
 
+def readable_tokens(cleaned: str, scope: int) -> list[tuple[str, str]]:
+    """(token, readable) for each token ``tokenize`` (scope 0) or ``tokenize_negated(scope)``
+    gives for ``cleaned`` (clean_clauses output), in the same order: the readable form is the
+    cleaned word, and for a token in a negation's scope the negation word and the word. The scope
+    rules are tokenize_negated's (core.explain maps features back to words with this)."""
+    out: list[tuple[str, str]] = []
+    if scope <= 0:
+        return [(stem(w), w) for w in cleaned.split() if w not in STOP_WORDS and w[0] not in CLAUSE_MARKS]
+    left = 0
+    negation = ""
+    for word in cleaned.split():
+        if word[0] in CLAUSE_MARKS:
+            left = 0
+            continue
+        if word in NEGATIONS:
+            out.append((stem(word), word))
+            left, negation = scope, word
+            continue
+        if word in _SCOPE_BREAKS:
+            left = 0
+        if word in STOP_WORDS:
+            continue
+        if left > 0:
+            out.append((NEGATION_PREFIX + stem(word), f"{negation} {word}"))
+            left -= 1
+        else:
+            out.append((stem(word), word))
+    return out
+
+
 def analyze(text: object) -> list[str]:
     """Clean + tokenize in one call (the TF-IDF vectorizers use clean and tokenize separately)."""
     return tokenize(clean(text))
