@@ -31,13 +31,15 @@ build_postgres() {
 }
 
 # go_bin NAME MODULE VERSION: go install MODULE@VERSION into $CACHE/bin (once per version).
+# Niced like mk/tools.mk's builds, not lower: `make test` waits for minio and mc, and in CI they
+# must outrank the kind path's background builds (nice 19), or a cold minio build takes twice as long.
 go_bin() {
   local name=$1 module=$2 version=$3 bin="$CACHE/bin"
   mkdir -p "$bin"
   if [[ ! -x "$bin/$name" || "$(cat "$bin/.$name-stamp" 2>/dev/null)" != "$version" ]]; then
     log "go install $module@$version"
     local t0=$SECONDS
-    CGO_ENABLED=0 GOBIN="$bin" GOFLAGS="-buildvcs=false -trimpath" nice -n 19 \
+    CGO_ENABLED=0 GOBIN="$bin" GOFLAGS="-buildvcs=false -trimpath" nice -n 10 \
       go install -p "${GO_P:-2}" -ldflags "-s -w" "$module@$version"
     echo "$version" > "$bin/.$name-stamp"
     log "$name built in $((SECONDS - t0))s"

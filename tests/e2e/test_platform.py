@@ -907,9 +907,36 @@ def test_4b_prometheus_scrapes_the_platform(kube: Kube, cfg: Config, state: dict
             pf.stop()
 
 
+def retraining_runs(state: dict, cfg: Config, since) -> list:
+    """Training flow runs created after `since` that no schedule made: the automation's."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    with prefect_client(state) as client:
+        deployment = client.read_deployment_by_name(cfg.deployment)
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+            id=DeploymentFilterId(any_=[deployment.id])))
+    return [r for r in runs if not r.auto_scheduled and r.created and r.created > since]
+
+
+def cancel_and_wait(state: dict, run_id: str, label: str, timeout: float = 240):
+    """`prefect flow-run cancel`, then wait for the run's final state (the worker deletes the
+    Job of a run that has one); returns the final flow run."""
+    res = subprocess.run([venv_bin("prefect"), "--no-prompt", "flow-run", "cancel", run_id],
+                         capture_output=True, text=True, env=prefect_env(state), timeout=120)
+    LOG.say(f"{label}: prefect flow-run cancel {run_id}: exit {res.returncode} "
+            f"{(res.stdout + res.stderr).strip()[-200:]}")
+
+    def final():
+        with prefect_client(state) as client:
+            fr = client.read_flow_run(uuid.UUID(run_id))
+        return fr if fr.state and fr.state.is_final() else None
+
+    return wait_until(f"{label} {run_id} to end", final, timeout, interval=3)
+
+
 def test_4c_the_monitor_reads_the_prediction_log(kube: Kube, cfg: Config, state: dict):
     with LOG.step("4c. the model server logged the curls to the object store; the monitor flow "
-                  "run reads them"):
+                  "run reads them, and its drift alarm starts retraining"):
         # Every curl so far was scored by the production version; each pod writes a file within
         # predictionLog.flushSeconds (5 s here) of its first record.
         time.sleep(10)
@@ -930,6 +957,27 @@ def test_4c_the_monitor_reads_the_prediction_log(kube: Kube, cfg: Config, state:
         assert metrics["log_files"] >= 1 and metrics["predictions"] >= len(REVIEWS), metrics
         assert metrics["log_malformed_lines"] == 0
         assert latest.data.params["prediction_log"] == "s3://sentiment-monitoring/predictions"
+        # The curls are the same few reviews over and over: their label mix and confidences are
+        # far from the training reference, so the monitor raises its drift event, and the
+        # automation retrain-sentiment-on-evidence starts train-sentiment/daily at once.
+        assert tags["events_emitted"] == "true", f"the monitor raised no event: {tags}"
+        since = run["flow_run"].created
+        retrains = wait_until("the automation's training run",
+                              lambda: retraining_runs(state, cfg, since), 120, 3)
+        for retrain in retrains:
+            by = getattr(retrain, "created_by", None)
+            LOG.say(f"the drift event started training: flow run {retrain.id} "
+                    f"({retrain.state.type.value if retrain.state else '?'}, created by "
+                    f"{getattr(by, 'type', '?')} {getattr(by, 'display_value', '')})")
+        # Those runs (the full search) would race the steps below, which decide what production
+        # is by their own runs: stop them before they register a version.
+        for retrain in retrains:
+            fr = cancel_and_wait(state, str(retrain.id), "the automation's training run")
+            LOG.say(f"the automation's training run {retrain.id} ended {fr.state.type.value}")
+            assert fr.state.is_cancelled(), f"the automation's run ended {fr.state.type.value}"
+        prod = mlflow_client(state).get_model_version_by_alias(cfg.model_name, "production")
+        assert str(prod.version) == state["prod_version"]
+        state.setdefault("figures", {})["retrain_on_drift"] = [str(r.id) for r in retrains]
 
 
 def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):
