@@ -16,7 +16,9 @@
     python flows/deploy.py kubernetes --image sentiment-trainer:0.1.0
 
 Both are idempotent: running again updates the deployments in place. The schedule is a setting:
-SENTIMENT_SCHEDULE_CRON and SENTIMENT_SCHEDULE_TIMEZONE (default `0 2 * * *`, UTC).
+SENTIMENT_SCHEDULE_CRON and SENTIMENT_SCHEDULE_TIMEZONE (default `0 2 * * *`, UTC);
+SENTIMENT_SCHEDULES_ACTIVE=false creates the schedules paused (`prefect deployment schedule
+resume` starts them).
 """
 
 from __future__ import annotations
@@ -69,9 +71,11 @@ def flow_job_variables(flow: object, settings: Settings) -> dict:
 
 
 def schedule(settings: Settings, crontab: Crontab = lambda s: s.schedule_cron) -> Cron | None:
-    """The cron setting in SENTIMENT_SCHEDULE_TIMEZONE (training: 0 2 * * *, UTC)."""
+    """The cron setting in SENTIMENT_SCHEDULE_TIMEZONE (training: 0 2 * * *, UTC), paused when
+    SENTIMENT_SCHEDULES_ACTIVE is false."""
     cron = crontab(settings)
-    return Cron(cron, timezone=settings.schedule_timezone) if cron else None
+    return Cron(cron, timezone=settings.schedule_timezone,
+                active=settings.schedules_active) if cron else None
 
 
 def retrain_on_evidence(settings: Settings, train_deployment_id: UUID) -> Automation:
@@ -142,7 +146,8 @@ def main() -> None:
         deploy_kubernetes(args.pool, args.image, {"env": env} if env else {}, settings)
     for flow, _, name, crontab in FLOWS:
         cron = crontab(settings)
-        when = f"schedule {cron} ({settings.schedule_timezone})" if cron else "run on demand"
+        paused = "" if settings.schedules_active else ", paused"
+        when = f"schedule {cron} ({settings.schedule_timezone}{paused})" if cron else "run on demand"
         print(f"deployment {flow.name}/{name} on pool {args.pool}, {when}")
     print(f"automation {AUTOMATION}: {' or '.join(sorted(EVENTS.values()))} -> "
           f"{train_sentiment.name}/{DEPLOYMENT}")

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # The deployment `train-sentiment/daily`: when it runs (cron, in this time zone).
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "UTC"
+    # false: flows/deploy.py creates the deployments' schedules paused (Prefect's `active`), as
+    # `prefect deployment schedule pause` would leave them: the cron is kept and shown, no run is
+    # made until `prefect deployment schedule resume`. For a cluster that must not train on its
+    # own (a staging copy, a test of the platform); the automation still runs training.
+    schedules_active: bool = True
     # Where a promotion rolls out (workflows/delivery.py): "kubernetes" (the model-server
     # Deployment below), "local" (the local platform's model server) or "none" (move the alias
     # only). Unset: "kubernetes" when a Deployment is named, else "none".

@@ -627,38 +627,33 @@ def test_2_training_flow_runs_as_job(kube: Kube, cfg: Config, state: dict):
         LOG.say(f"Prefect API via port-forward {state['prefect_pf'].url}")
         env = prefect_env(state)
 
-        def deployment_exists() -> bool:
-            with prefect_client(state) as client:
-                try:
-                    for name in (cfg.deployment, PROMOTE_DEPLOYMENT, ROLLBACK_DEPLOYMENT,
-                                 MONITOR_DEPLOYMENT, SCORE_DEPLOYMENT, SHARD_DEPLOYMENT):
-                        client.read_deployment_by_name(name)
-                    return True
-                except Exception:  # noqa: BLE001 - ObjectNotFound
-                    return False
-
-        if not deployment_exists():
-            LOG.say(f"deployment {cfg.deployment} not registered yet: flows/deploy.py kubernetes")
-            res = subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "flows" / "deploy.py"),
-                    "kubernetes",
-                    "--image",
-                    cfg.trainer_image,
-                ],
-                capture_output=True,
-                text=True,
-                # The monitor on demand here: its hourly run would start a flow-run Job at the top
-                # of the hour, in the middle of steps that count the namespace's pods.
-                # And shard Jobs that fit beside the platform on a 2-core node (their default
-                # request is a whole core).
-                env={**env, "SENTIMENT_MONITOR_SCHEDULE_CRON": "",
-                     "SENTIMENT_SCORING_SHARD_CPU_REQUEST": cfg.shard_cpu_request},
-                cwd=ROOT,
-                timeout=300,
-            )
-            assert res.returncode == 0, f"deploy.py failed:\n{res.stdout}\n{res.stderr}"
+        # Always (deploy.py is idempotent): the steps below count on the schedules being paused.
+        LOG.say("flows/deploy.py kubernetes, schedules paused")
+        res = subprocess.run(
+            [sys.executable, str(ROOT / "flows" / "deploy.py"), "kubernetes", "--image",
+             cfg.trainer_image],
+            capture_output=True,
+            text=True,
+            # Paused schedules: the daily training (02:00 UTC) or the hourly monitor would start
+            # flow runs in the middle of steps that decide production by their own runs, back up
+            # and restore the databases, or count the namespace's pods (a CI run spanning 02:00
+            # failed on it). The automation, which step 4c checks, still runs training.
+            # And shard Jobs that fit beside the platform on a 2-core node (their default
+            # request is a whole core).
+            env={**env, "SENTIMENT_SCHEDULES_ACTIVE": "false",
+                 "SENTIMENT_SCORING_SHARD_CPU_REQUEST": cfg.shard_cpu_request},
+            cwd=ROOT,
+            timeout=300,
+        )
+        assert res.returncode == 0, f"deploy.py failed:\n{res.stdout}\n{res.stderr}"
+        with prefect_client(state) as client:
+            deployments = {name: client.read_deployment_by_name(name) for name in (
+                cfg.deployment, PROMOTE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, MONITOR_DEPLOYMENT,
+                SCORE_DEPLOYMENT, SHARD_DEPLOYMENT)}
+        crons = {name: [(s.schedule.cron, s.active) for s in deployments[name].schedules]
+                 for name in (cfg.deployment, MONITOR_DEPLOYMENT)}
+        LOG.say(f"schedules (cron, active): {crons}")
+        assert all(len(got) == 1 and got[0][1] is False for got in crons.values()), crons
         # The seed recipe first: a weaker production, so that step 6 has a better challenger.
         run = run_flow(kube, cfg, state, {"search": "seed"}, "run 1")
         assert cfg.trainer_image.split(":")[0] in run["job"]["image"], run["job"]
@@ -907,15 +902,20 @@ def test_4b_prometheus_scrapes_the_platform(kube: Kube, cfg: Config, state: dict
             pf.stop()
 
 
-def retraining_runs(state: dict, cfg: Config, since) -> list:
-    """Training flow runs created after `since` that no schedule made: the automation's."""
+def training_runs(state: dict, cfg: Config) -> list:
+    """Every flow run of the training deployment."""
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     with prefect_client(state) as client:
         deployment = client.read_deployment_by_name(cfg.deployment)
-        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+        return client.read_flow_runs(deployment_filter=DeploymentFilter(
             id=DeploymentFilterId(any_=[deployment.id])))
-    return [r for r in runs if not r.auto_scheduled and r.created and r.created > since]
+
+
+def retraining_runs(state: dict, cfg: Config, since) -> list:
+    """Training flow runs created after `since` that no schedule made: the automation's."""
+    return [r for r in training_runs(state, cfg)
+            if not r.auto_scheduled and r.created and r.created > since]
 
 
 def cancel_and_wait(state: dict, run_id: str, label: str, timeout: float = 240):
@@ -978,6 +978,11 @@ def test_4c_the_monitor_reads_the_prediction_log(kube: Kube, cfg: Config, state:
         prod = mlflow_client(state).get_model_version_by_alias(cfg.model_name, "production")
         assert str(prod.version) == state["prod_version"]
         state.setdefault("figures", {})["retrain_on_drift"] = [str(r.id) for r in retrains]
+        # Prefect's scheduler makes the runs of an active schedule ahead of time (within a
+        # minute of the deploy); a paused one must have made none, or one would start mid-e2e.
+        scheduled = [f"{r.name} at {r.expected_start_time}" for r in training_runs(state, cfg)
+                     if r.auto_scheduled]
+        assert not scheduled, f"the paused daily schedule made runs: {scheduled}"
 
 
 def test_5_model_server_pod_comes_back(kube: Kube, cfg: Config, state: dict):

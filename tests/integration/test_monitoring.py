@@ -147,7 +147,8 @@ def test_a_shifted_set_crosses_drift_and_quality_thresholds(shifted_run):
 
 
 def test_the_deployments_and_the_automation_exist(deployed, prefect_server):
-    assert deployed["monitor"]["schedules"][0]["schedule"]["cron"] == "0 * * * *"
+    (schedule,) = deployed["monitor"]["schedules"]
+    assert (schedule["schedule"]["cron"], schedule["active"]) == ("0 * * * *", True)
     automations = httpx.post(f"{prefect_server['api']}/automations/filter", auth=prefect_auth(),
                              json={}, timeout=30).json()
     (automation,) = [a for a in automations if a["name"] == "retrain-sentiment-on-evidence"]
