@@ -18,7 +18,7 @@
 Both are idempotent: running again updates the deployments in place. The schedule is a setting:
 SENTIMENT_SCHEDULE_CRON and SENTIMENT_SCHEDULE_TIMEZONE (default `0 2 * * *`, UTC);
 SENTIMENT_SCHEDULES_ACTIVE=false creates the schedules paused (`prefect deployment schedule
-resume` starts them).
+resume --all` starts them).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     schedule_timezone: str = "UTC"
     # false: flows/deploy.py creates the deployments' schedules paused (Prefect's `active`), as
     # `prefect deployment schedule pause` would leave them: the cron is kept and shown, no run is
-    # made until `prefect deployment schedule resume`. For a cluster that must not train on its
+    # made until `prefect deployment schedule resume --all`. For a cluster that must not train on its
     # own (a staging copy, a test of the platform); the automation still runs training.
     schedules_active: bool = True
     # Where a promotion rolls out (workflows/delivery.py): "kubernetes" (the model-server

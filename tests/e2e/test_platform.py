@@ -1195,13 +1195,13 @@ def test_6_the_platform_is_locked_down(kube: Kube, cfg: Config, state: dict):
             pod = job["spec"]["template"]["spec"]
             LOG.say(f"a flow run asking for busybox and the worker's account got image "
                     f"{pod['containers'][0]['image']}, service account {pod['serviceAccountName']}: ignored")
-            subprocess.run([venv_bin("prefect"), "--no-prompt", "flow-run", "cancel", run_id],
-                           capture_output=True, text=True, env=prefect_env(state), timeout=120)
+            # Waited for: a seed run left going would register a version during step 7.
+            fr = cancel_and_wait(state, run_id, "the flow run asking for busybox")
+            LOG.say(f"the flow run asking for busybox ended {fr.state.type.value}")
             assert pod["containers"][0]["image"] == cfg.trainer_image
             assert pod["serviceAccountName"] == f"{r}-trainer"
+            assert fr.state.is_cancelled(), f"the flow run ended {fr.state.type.value}"
             state.setdefault("figures", {})["job_variables"] = "ignored"
-
-
 
 
 def test_7_better_challenger_is_promoted_under_load(kube: Kube, cfg: Config, state: dict):
