@@ -17,6 +17,6 @@ k8s-backup: ## Back up the release now (a Job from cronjob/<release>-backup), wa
 	$(K8S_BACKUP) backup
 
 .PHONY: k8s-restore
-k8s-restore: ## Restore BACKUP=<name>|latest: stop MLflow + Prefect, run <release>-restore, start them again
+k8s-restore: ## Restore BACKUP=<name>|latest: stop MLflow + Prefect, run <release>-restore, start them again (refused while flow runs run; STOP_FLOW_RUNS=1 deletes their Jobs)
 	@# BACKUP is also `make restore`'s (mk/local.mk, empty: the newest), so no default here.
-	$(K8S_BACKUP) restore --backup "$(or $(BACKUP),latest)"
+	$(K8S_BACKUP) restore --backup "$(or $(BACKUP),latest)" $(if $(STOP_FLOW_RUNS),--stop-flow-runs)

@@ -3,10 +3,12 @@
 make k8s-restore; docs/kubernetes.md, "Backups and restore").
 
   backup.py [options] backup                  a Job from cronjob/<release>-backup, now
-  backup.py [options] restore [--backup NAME]  NAME: a folder of the backup bucket, or `latest`
+  backup.py [options] restore [--backup NAME] [--stop-flow-runs]
+                                              NAME: a folder of the backup bucket, or `latest`
 
-restore: scale MLflow, the Prefect server and the worker to 0 (the restore drops and re-creates
-their databases and refuses while anything is connected), run a Job from the suspended
+restore: refuse while flow-run Jobs are running (--stop-flow-runs deletes them first), scale
+MLflow, the Prefect server and the worker to 0 (the restore drops and re-creates their
+databases and refuses while anything is connected), run a Job from the suspended
 cronjob/<release>-restore with BACKUP=NAME, then scale them back and restart the model server
 (it loads the restored registry's production model). `kubectl create job --from` cannot set an
 environment variable, so the Job is created with --dry-run=client -o json, edited here and
@@ -26,6 +28,8 @@ import sys
 import time
 
 STOPPED = ("mlflow", "prefect-server", "prefect-worker")
+# The label the Prefect worker puts on each flow run's Job (training, scoring shards...).
+FLOW_RUN_LABEL = "prefect.io/flow-run-id"
 # Restore steps that change data; if one of them started, a failed restore changed something.
 CHANGING = ("artifacts", "databases")
 
@@ -45,15 +49,20 @@ class Kubectl:
         return json.loads(self(*args, "-o", "json"))
 
 
+def ended(job: dict) -> str | None:
+    """"Complete" or "Failed" once the Job has ended, else None."""
+    for c in job.get("status", {}).get("conditions", []):
+        if c["status"] == "True" and c["type"] in ("Complete", "Failed"):
+            return c["type"]
+    return None
+
+
 def wait_job(kubectl: Kubectl, name: str, timeout: float) -> bool:
     """True when the Job completed, False when it failed; its log tail is printed either way."""
     deadline = time.monotonic() + timeout
     state = None
     while state is None:
-        conditions = kubectl.json("get", "job", name).get("status", {}).get("conditions", [])
-        for c in conditions:
-            if c["status"] == "True" and c["type"] in ("Complete", "Failed"):
-                state = c["type"]
+        state = ended(kubectl.json("get", "job", name))
         if state is None:
             if time.monotonic() > deadline:
                 state = "timed out"
@@ -93,7 +102,30 @@ def changed_anything(kubectl: Kubectl, job: str) -> bool:
     return False
 
 
-def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float) -> int:
+def running_flow_runs(kubectl: Kubectl) -> list[tuple[str, str]]:
+    """(Job, flow run id) of the flow-run Jobs that have not ended."""
+    jobs = kubectl.json("get", "jobs", "-l", FLOW_RUN_LABEL)["items"]
+    return [(j["metadata"]["name"], j["metadata"].get("labels", {}).get(FLOW_RUN_LABEL, "?"))
+            for j in jobs if ended(j) is None]
+
+
+def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float,
+            stop_flow_runs: bool = False) -> int:
+    # Stopping the worker does not stop the Jobs it started. A flow run still going when the
+    # servers come back would write what the backup does not know (a run, a registered version,
+    # a promotion) into the restored databases, or fail on runs they no longer have.
+    running = running_flow_runs(kubectl)
+    if running and not stop_flow_runs:
+        print("refused: flow runs are still running (their Jobs, and flow run ids):\n"
+              + "\n".join(f"  job/{job}  {run}" for job, run in running)
+              + "\nThey would write into the restored databases what the backup does not have. "
+              "Let them end, or cancel them (prefect flow-run cancel <id>), and restore again; "
+              "or pass --stop-flow-runs (make k8s-restore STOP_FLOW_RUNS=1) to delete their Jobs "
+              "first.", file=sys.stderr)
+        return 2
+    for job, run in running:
+        print(f"stopping flow run {run}: deleting job/{job}", flush=True)
+        kubectl("delete", "job", job, "--cascade=foreground", "--wait=true", "--ignore-not-found")
     replicas = {}
     for part in STOPPED:
         deploy = kubectl.json("get", "deployment", f"{release}-{part}")
@@ -150,11 +182,14 @@ def main(argv: list[str]) -> int:
     sub.add_parser("backup")
     r = sub.add_parser("restore")
     r.add_argument("--backup", default="latest", help="backup name (its folder) or latest")
+    r.add_argument("--stop-flow-runs", action="store_true",
+                   help="delete the Jobs of flow runs still running (refused otherwise)")
     args = parser.parse_args(argv)
     kubectl = Kubectl(args.kubectl, args.namespace)
     if args.command == "backup":
         return backup(kubectl, args.release, args.timeout)
-    return restore(kubectl, args.release, args.backup or "latest", args.timeout)
+    return restore(kubectl, args.release, args.backup or "latest", args.timeout,
+                   args.stop_flow_runs)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ E2E_KEEP=1).
 
    1. helm install --wait the last release (releases/) with no model yet, in a namespace that
       enforces Pod Security `restricted`: every pod Ready, the model server stands by (503)
-   2. prefect deployment run the training flow (the seed recipe): a Job; version 1 is rolled out
+   2. the deployments, their schedules paused; prefect deployment run the training flow (the
+      seed recipe): a Job; version 1 is rolled out
    3. MLflow (PostgreSQL backend, S3 artifacts) shows the run, version, tags, production alias
    4. the model server serves that exact version through its Service, and says so per response
   4a. helm upgrade to this checkout under load: no request fails, the served version stays, and
@@ -24,8 +25,8 @@ E2E_KEEP=1).
       fails, everything is reverted, nothing stops answering, the flow run fails with the cause
   11. a rotated password takes effect at the next restart (the old one gets 401)
  11b. an upgrade Kubernetes cannot apply (PostgreSQL's volume size) is refused
- 11c. a backup, then PostgreSQL's volume and pod deleted, then a restore: the same data and
-      the same version served
+ 11c. a backup; a restore while a training run's Job runs is refused; PostgreSQL's volume and
+      pod deleted, then a restore: the same data and the same version served
  11d. score-reviews fans out: each shard of a grown file on the object store is its own
       flow-run Job; 1 and 2 shards write the same labels, all from production (figures)
   12. `helm template | kubectl apply` installs a second platform: Ready, Secrets generated once
@@ -190,6 +191,9 @@ def prefect_client(state: dict):
             yield client
 
 
+FLOW_RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def run_flow(kube: Kube, cfg: Config, state: dict, params: dict[str, str], label: str,
              deployment: str | None = None, expect_failure: bool = False) -> dict:
     """`prefect deployment run` a deployment (default: training), wait for it, return the flow
@@ -200,11 +204,9 @@ def run_flow(kube: Kube, cfg: Config, state: dict, params: dict[str, str], label
     LOG.say("$ " + " ".join(args))
     res = subprocess.run(args, capture_output=True, text=True, env=prefect_env(state), timeout=120)
     assert res.returncode == 0, f"prefect deployment run failed:\n{res.stdout}\n{res.stderr}"
-    m = re.search(r"UUID:\s*([0-9a-f-]{36})", res.stdout) or re.search(
-        r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", res.stdout
-    )
-    assert m, f"no flow run id in:\n{res.stdout}"
-    run_id = m.group(1)
+    labelled, anywhere = re.search(r"UUID:\s*([0-9a-f-]{36})", res.stdout), FLOW_RUN_ID.search(res.stdout)
+    assert labelled or anywhere, f"no flow run id in:\n{res.stdout}"
+    run_id = labelled.group(1) if labelled else anywhere.group(0)
     LOG.say(f"{label}: flow run {run_id} created")
 
     seen_job: dict = {}
@@ -565,16 +567,18 @@ def root_s3(kube: Kube, cfg: Config):
         s3_pf.stop()
 
 
-def backup_script(kube: Kube, cfg: Config, *args: str) -> tuple[float, str]:
-    """scripts/k8s/backup.py (what `make k8s-backup` and `make k8s-restore` run): seconds, log."""
+def backup_script(kube: Kube, cfg: Config, *args: str, expect: int = 0) -> tuple[float, str]:
+    """scripts/k8s/backup.py (what `make k8s-backup` and `make k8s-restore` run), which must
+    exit `expect`: seconds, log (stdout and stderr)."""
     started = time.monotonic()
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "k8s" / "backup.py"), "--kubectl",
                           kube.kubectl, "--namespace", cfg.namespace, "--release", cfg.release,
                           "--timeout", "900", *args],
                          capture_output=True, text=True, timeout=1800, check=False)
     took = time.monotonic() - started
-    assert res.returncode == 0, f"backup.py {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}"
-    return took, res.stdout
+    assert res.returncode == expect, (f"backup.py {' '.join(args)} exited {res.returncode}, not "
+                                      f"{expect}:\n{res.stdout}\n{res.stderr}")
+    return took, res.stdout + res.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -934,6 +938,12 @@ def cancel_and_wait(state: dict, run_id: str, label: str, timeout: float = 240):
     return wait_until(f"{label} {run_id} to end", final, timeout, interval=3)
 
 
+def flow_run_job(kube: Kube, run_id: str) -> dict:
+    """The Job the worker created for a flow run (waited for)."""
+    return wait_until("the flow run's Job", lambda: kube.json(
+        "get", "jobs", "-l", f"prefect.io/flow-run-id={run_id}")["items"], 180, 2)[0]
+
+
 def test_4c_the_monitor_reads_the_prediction_log(kube: Kube, cfg: Config, state: dict):
     with LOG.step("4c. the model server logged the curls to the object store; the monitor flow "
                   "run reads them, and its drift alarm starts retraining"):
@@ -1188,10 +1198,8 @@ def test_6_the_platform_is_locked_down(kube: Kube, cfg: Config, state: dict):
                     f"{(res.stdout + res.stderr).strip()[-300:]}")
             state.setdefault("figures", {})["job_variables"] = "refused"
         else:
-            run_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                               res.stdout).group(0)
-            job = wait_until("the flow run's Job", lambda: kube.json(
-                "get", "jobs", "-l", f"prefect.io/flow-run-id={run_id}")["items"], 180, 2)[0]
+            run_id = FLOW_RUN_ID.search(res.stdout).group(0)
+            job = flow_run_job(kube, run_id)
             pod = job["spec"]["template"]["spec"]
             LOG.say(f"a flow run asking for busybox and the worker's account got image "
                     f"{pod['containers'][0]['image']}, service account {pod['serviceAccountName']}: ignored")
@@ -1366,8 +1374,9 @@ def test_11b_an_upgrade_kubernetes_cannot_apply_is_refused_before_anything_chang
 
 
 def test_11c_a_lost_database_comes_back_from_the_last_backup(kube: Kube, cfg: Config, state: dict):
-    with LOG.step("11c. make k8s-backup; PostgreSQL's volume and pod deleted; make k8s-restore: "
-                  "the same runs, versions, aliases, deployments; the same version served"):
+    with LOG.step("11c. make k8s-backup; a restore while a flow run runs is refused; PostgreSQL's "
+                  "volume and pod deleted; make k8s-restore: the same runs, versions, aliases, "
+                  "deployments; the same version served"):
         before = inventory_when_answering(cfg, state, 120)
         backup_s, out = backup_script(kube, cfg, "backup")
         LOG.say(f"backup in {backup_s:.0f}s:\n" + "\n".join(
@@ -1375,7 +1384,29 @@ def test_11c_a_lost_database_comes_back_from_the_last_backup(kube: Kube, cfg: Co
         newest = max(backups(kube, cfg).items())
         LOG.say(f"newest backup {newest[0]}: {json.dumps(newest[1])[:400]}")
 
+        # A restore while a flow run's Job runs is refused before it stops anything: the run
+        # would write into the restored databases what the backup does not have.
         r, claim = cfg.release, f"data-{cfg.release}-postgresql-0"
+        args = [venv_bin("prefect"), "--no-prompt", "deployment", "run", cfg.deployment,
+                "--param", "search=seed"]
+        res = subprocess.run(args, capture_output=True, text=True, env=prefect_env(state), timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        run_id = FLOW_RUN_ID.search(res.stdout).group(0)
+        job = flow_run_job(kube, run_id)["metadata"]["name"]
+        _, out = backup_script(kube, cfg, "restore", expect=2)
+        LOG.say(f"restore while job/{job} runs: exit 2, {out.strip().splitlines()[-1][:200]}")
+        assert f"job/{job}  {run_id}" in out, out
+        assert kube.json("get", "deployment", f"{r}-mlflow")["spec"]["replicas"] >= 1
+        fr = cancel_and_wait(state, run_id, "the run that held the restore back")
+        assert fr.state.is_cancelled(), fr.state.type.value
+
+        def its_job_ended() -> bool:
+            jobs = kube.json("get", "jobs", "-l", f"prefect.io/flow-run-id={run_id}")["items"]
+            return all(any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
+                           for c in j.get("status", {}).get("conditions", [])) for j in jobs)
+
+        wait_until(f"job/{job} deleted or ended", its_job_ended, 120, 3)
+
         lost = kube.json("get", "pvc", claim)["metadata"]["uid"]
         kube.run("delete", "pvc", claim, "--wait=false")
         kube.run("delete", "pod", f"{r}-postgresql-0", "--wait=true", timeout=300)

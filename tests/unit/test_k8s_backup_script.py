@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "k8s" / "backup.py"
 
-# Answers the calls backup.py makes; $FAKE_STATE: the Job's final condition and which restore
-# step had started when it ended.
+# Answers the calls backup.py makes; $FAKE_STATE: the Job's final condition, which restore
+# step had started when it ended, and the namespace's flow-run Jobs.
 FAKE = r"""
 import json, os, sys
 args = sys.argv[1:]
@@ -33,6 +33,8 @@ elif args[2:4] == ["create", "job"] and "--dry-run=client" in args:
     print(json.dumps({"kind": "Job", "spec": {"template": {"spec": {"initContainers": [
         {"name": "fetch", "env": [{"name": "BACKUP", "value": "latest"}, {"name": "KEEP", "value": "7"}]},
         {"name": "verify"}], "containers": [{"name": "databases"}]}}}}))
+elif args[2:4] == ["get", "jobs"]:
+    print(json.dumps({"items": state["flow_jobs"]}))
 elif args[2:4] == ["get", "job"]:
     print(json.dumps({"status": {"conditions": [{"type": state["job"], "status": "True"}]}}))
 elif args[2:4] == ["get", "pods"] and "name" in args:
@@ -49,8 +51,10 @@ def run(tmp_path):
     fake.write_text(FAKE)
     log = tmp_path / "calls.jsonl"
 
-    def go(*args: str, job: str = "Complete", started: tuple = ()) -> tuple[int, list, str]:
-        env = os.environ | {"FAKE_LOG": str(log), "FAKE_STATE": json.dumps({"job": job, "started": started})}
+    def go(*args: str, job: str = "Complete", started: tuple = (),
+           flow_jobs: tuple = ()) -> tuple[int, list, str]:
+        env = os.environ | {"FAKE_LOG": str(log), "FAKE_STATE": json.dumps(
+            {"job": job, "started": started, "flow_jobs": flow_jobs})}
         proc = subprocess.run(
             [sys.executable, str(SCRIPT), "--kubectl", f"{sys.executable} {fake}", *args],
             env=env,
@@ -105,3 +109,37 @@ def test_a_restore_that_failed_midway_leaves_the_servers_stopped(run):
     code, calls, out = run("restore", job="Failed", started=("fetch", "verify", "artifacts"))
     assert code == 1 and "stay stopped" in out
     assert not any("--replicas=1" in c for c in calls if isinstance(c, list))
+
+
+def flow_job(name: str, run_id: str, condition: str | None = None) -> dict:
+    status = {"conditions": [{"type": condition, "status": "True"}]} if condition else {"active": 1}
+    return {"metadata": {"name": name, "labels": {"prefect.io/flow-run-id": run_id}},
+            "status": status}
+
+
+def test_a_restore_is_refused_while_a_flow_run_job_runs(run):
+    """Stopping the worker leaves its Jobs running: a training run would register its version
+    into the restored registry. Nothing is stopped or changed; the refusal names the run."""
+    jobs = (flow_job("done-run", "1111", "Complete"), flow_job("failed-run", "2222", "Failed"),
+            flow_job("busy-ferret", "3333"))
+    code, calls, out = run("restore", flow_jobs=jobs)
+    assert code == 2 and "job/busy-ferret  3333" in out and "--stop-flow-runs" in out, out
+    assert "done-run" not in out and "failed-run" not in out
+    assert [c[2:5] for c in calls] == [["get", "jobs", "-l"]]
+    assert calls[0][5] == "prefect.io/flow-run-id"
+
+
+def test_stop_flow_runs_deletes_the_running_jobs_before_anything_else(run):
+    jobs = (flow_job("done-run", "1111", "Complete"), flow_job("busy-ferret", "3333"))
+    code, calls, out = run("restore", "--stop-flow-runs", flow_jobs=jobs)
+    assert code == 0, out
+    verbs = _verbs(calls)
+    assert verbs[1] == "delete job busy-ferret" and "delete job done-run" not in verbs
+    assert verbs.index("delete job busy-ferret") < verbs.index("scale deployment sentiment-mlflow")
+
+
+def test_finished_flow_run_jobs_do_not_hold_a_restore_back(run):
+    jobs = (flow_job("done-run", "1111", "Complete"), flow_job("failed-run", "2222", "Failed"))
+    code, calls, out = run("restore", flow_jobs=jobs)
+    assert code == 0, out
+    assert not any(v.startswith("delete") for v in _verbs(calls))
