@@ -109,23 +109,31 @@ def running_flow_runs(kubectl: Kubectl) -> list[tuple[str, str]]:
             for j in jobs if ended(j) is None]
 
 
+def refuse_for(running: list[tuple[str, str]]) -> int:
+    print("refused: flow runs are still running (their Jobs, and flow run ids):\n"
+          + "\n".join(f"  job/{job}  {run}" for job, run in running)
+          + "\nThey would write into the restored databases what the backup does not have. "
+          "Let them end, or cancel them (prefect flow-run cancel <id>), and restore again; "
+          "or pass --stop-flow-runs (make k8s-restore STOP_FLOW_RUNS=1) to delete their Jobs "
+          "first.", file=sys.stderr)
+    return 2
+
+
+def start_servers(kubectl: Kubectl, release: str, replicas: dict[str, int]) -> None:
+    for part, n in replicas.items():
+        kubectl("scale", "deployment", f"{release}-{part}", f"--replicas={n}")
+    for part in replicas:
+        kubectl("rollout", "status", f"deployment/{release}-{part}", "--timeout=600s")
+
+
 def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float,
             stop_flow_runs: bool = False) -> int:
     # Stopping the worker does not stop the Jobs it started. A flow run still going when the
     # servers come back would write what the backup does not know (a run, a registered version,
-    # a promotion) into the restored databases, or fail on runs they no longer have.
-    running = running_flow_runs(kubectl)
-    if running and not stop_flow_runs:
-        print("refused: flow runs are still running (their Jobs, and flow run ids):\n"
-              + "\n".join(f"  job/{job}  {run}" for job, run in running)
-              + "\nThey would write into the restored databases what the backup does not have. "
-              "Let them end, or cancel them (prefect flow-run cancel <id>), and restore again; "
-              "or pass --stop-flow-runs (make k8s-restore STOP_FLOW_RUNS=1) to delete their Jobs "
-              "first.", file=sys.stderr)
-        return 2
-    for job, run in running:
-        print(f"stopping flow run {run}: deleting job/{job}", flush=True)
-        kubectl("delete", "job", job, "--cascade=foreground", "--wait=true", "--ignore-not-found")
+    # a promotion) into the restored databases, or fail on runs they no longer have. Checked
+    # before anything stops, and again once the worker is down (it may have started one since).
+    if (running := running_flow_runs(kubectl)) and not stop_flow_runs:
+        return refuse_for(running)
     replicas = {}
     for part in STOPPED:
         deploy = kubectl.json("get", "deployment", f"{release}-{part}")
@@ -142,6 +150,13 @@ def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float,
                 f"their pods are still there after 300 s; start them again with kubectl scale ({replicas})"
             )
         time.sleep(3)
+    if (running := running_flow_runs(kubectl)) and not stop_flow_runs:
+        print("a flow run started while the servers were stopping: starting them again", flush=True)
+        start_servers(kubectl, release, replicas)
+        return refuse_for(running)
+    for job, run in running:
+        print(f"stopping flow run {run}: deleting job/{job}", flush=True)
+        kubectl("delete", "job", job, "--cascade=foreground", "--wait=true", "--ignore-not-found")
     job = restore_job(kubectl, release, backup_name)
     ok = wait_job(kubectl, job, timeout)
     if not ok and changed_anything(kubectl, job):
@@ -156,10 +171,7 @@ def restore(kubectl: Kubectl, release: str, backup_name: str, timeout: float,
         )
         return 1
     print("starting them again" + ("" if ok else " (the restore changed nothing)"), flush=True)
-    for part, n in replicas.items():
-        kubectl("scale", "deployment", f"{release}-{part}", f"--replicas={n}")
-    for part in STOPPED:
-        kubectl("rollout", "status", f"deployment/{release}-{part}", "--timeout=600s")
+    start_servers(kubectl, release, replicas)
     if ok:
         # The model server keeps serving what it loaded; a rolling restart loads the restored
         # registry's production model (absent: the part is off).

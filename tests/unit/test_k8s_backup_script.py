@@ -34,7 +34,11 @@ elif args[2:4] == ["create", "job"] and "--dry-run=client" in args:
         {"name": "fetch", "env": [{"name": "BACKUP", "value": "latest"}, {"name": "KEEP", "value": "7"}]},
         {"name": "verify"}], "containers": [{"name": "databases"}]}}}}))
 elif args[2:4] == ["get", "jobs"]:
-    print(json.dumps({"items": state["flow_jobs"]}))
+    # The first listing, then the one after the servers stopped (a run may have started).
+    seen = os.environ["FAKE_LOG"] + ".jobs"
+    first = not os.path.exists(seen)
+    open(seen, "a").close()
+    print(json.dumps({"items": state["flow_jobs"] if first else state["flow_jobs_later"]}))
 elif args[2:4] == ["get", "job"]:
     print(json.dumps({"status": {"conditions": [{"type": state["job"], "status": "True"}]}}))
 elif args[2:4] == ["get", "pods"] and "name" in args:
@@ -51,10 +55,11 @@ def run(tmp_path):
     fake.write_text(FAKE)
     log = tmp_path / "calls.jsonl"
 
-    def go(*args: str, job: str = "Complete", started: tuple = (),
-           flow_jobs: tuple = ()) -> tuple[int, list, str]:
+    def go(*args: str, job: str = "Complete", started: tuple = (), flow_jobs: tuple = (),
+           flow_jobs_later: tuple | None = None) -> tuple[int, list, str]:
         env = os.environ | {"FAKE_LOG": str(log), "FAKE_STATE": json.dumps(
-            {"job": job, "started": started, "flow_jobs": flow_jobs})}
+            {"job": job, "started": started, "flow_jobs": flow_jobs,
+             "flow_jobs_later": flow_jobs if flow_jobs_later is None else flow_jobs_later})}
         proc = subprocess.run(
             [sys.executable, str(SCRIPT), "--kubectl", f"{sys.executable} {fake}", *args],
             env=env,
@@ -64,6 +69,7 @@ def run(tmp_path):
         )
         calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         log.unlink(missing_ok=True)
+        Path(f"{log}.jobs").unlink(missing_ok=True)
         return proc.returncode, calls, proc.stdout + proc.stderr
 
     return go
@@ -129,13 +135,24 @@ def test_a_restore_is_refused_while_a_flow_run_job_runs(run):
     assert calls[0][5] == "prefect.io/flow-run-id"
 
 
-def test_stop_flow_runs_deletes_the_running_jobs_before_anything_else(run):
+def test_stop_flow_runs_deletes_the_running_jobs_once_the_worker_is_down(run):
     jobs = (flow_job("done-run", "1111", "Complete"), flow_job("busy-ferret", "3333"))
     code, calls, out = run("restore", "--stop-flow-runs", flow_jobs=jobs)
     assert code == 0, out
-    verbs = _verbs(calls)
-    assert verbs[1] == "delete job busy-ferret" and "delete job done-run" not in verbs
-    assert verbs.index("delete job busy-ferret") < verbs.index("scale deployment sentiment-mlflow")
+    argvs = [c for c in calls if isinstance(c, list)]
+    verbs = _verbs(argvs)
+    assert "delete job done-run" not in verbs
+    deleted = verbs.index("delete job busy-ferret")
+    worker_down = next(i for i, c in enumerate(argvs) if c[2:5] == [
+        "scale", "deployment", "sentiment-prefect-worker"] and "--replicas=0" in c)
+    assert worker_down < deleted < verbs.index("create -f -")
+
+
+def test_a_flow_run_started_while_the_servers_stopped_is_refused_and_they_start_again(run):
+    code, calls, out = run("restore", flow_jobs=(), flow_jobs_later=(flow_job("late-lynx", "4444"),))
+    assert code == 2 and "job/late-lynx  4444" in out, out
+    assert sum("--replicas=1" in c for c in calls if isinstance(c, list)) == 3
+    assert "create -f -" not in _verbs(calls)
 
 
 def test_finished_flow_run_jobs_do_not_hold_a_restore_back(run):
